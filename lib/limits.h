@@ -1,0 +1,35 @@
+/*
+ * limits.h — every size and time limit of msghash, in one place.
+ *
+ * Options may override some of these at run time (see `msghash --help`,
+ * `msghash serve --help`); the defaults live here and nowhere else.
+ */
+#ifndef MH_LIMITS_H
+#define MH_LIMITS_H
+
+/* Messages. */
+#define MH_MESSAGE_MAX_DEFAULT	(4UL * 1024 * 1024)	/* bytes; --max-size */
+#define MH_MESSAGE_MAX_CEILING	(1024UL * 1024 * 1024)	/* the largest --max-size */
+#define MH_IO_CHUNK		(64 * 1024)		/* read size for streams */
+
+/* The store (lib/store.c); see DESIGN.md §4. */
+#define MH_STORE_LOCK_TIMEOUT_MS	10000	/* wait for msghash.lock */
+#define MH_STORE_WATCHDOG_SEC		30	/* alarm() around each store call */
+#define MH_STORE_DEADLOCK_RETRIES	20	/* DB_LOCK_DEADLOCK/NOTGRANTED */
+#define MH_STORE_BACKOFF_MAX_US		10000	/* random back-off ceiling */
+#define MH_STORE_RECOVERY_RETRIES	3	/* DB_RUNRECOVERY: reopen + redo */
+
+/* HTTP (lib/http.c, cmd/serve.c); RFC 9112 §3 suggests >= 8000 octets. */
+#define MH_HTTP_REQUEST_LINE_MAX	8192	/* 414 beyond */
+#define MH_HTTP_HEADER_LINE_MAX		8192	/* 431 beyond */
+#define MH_HTTP_HEADER_SECTION_MAX	16384	/* 431 beyond (request line included) */
+#define MH_HTTP_HEADER_COUNT_MAX	100	/* 431 beyond */
+#define MH_HTTP_CHUNK_EXT_MAX		4096	/* 400 beyond, per chunk line */
+#define MH_HTTP_LEADING_CRLF_MAX	4	/* empty lines ignored before a request */
+#define MH_HTTP_HEADER_TIMEOUT_MS	10000	/* 408: whole header section */
+#define MH_HTTP_BODY_TIMEOUT_MS		30000	/* 408: whole body */
+#define MH_HTTP_IDLE_TIMEOUT_MS		5000	/* silent close between requests */
+#define MH_HTTP_WRITE_TIMEOUT_MS	10000	/* give up on a client that never reads */
+#define MH_HTTP_MAX_REQUESTS		1000	/* per connection, then Connection: close */
+
+#endif /* MH_LIMITS_H */

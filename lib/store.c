@@ -1,0 +1,568 @@
+/*
+ * store.c — the Berkeley DB store and its multi-process protocol.
+ *
+ * Read ../shared/research/reliability.md §A before changing anything here.
+ * The protocol, per process (§A13):
+ *  - every DB_ENV->open and DB_ENV->close runs under an exclusive flock() on
+ *    <dir>/msghash.lock: BDB 5.3's DB_REGISTER has an exit race that
+ *    otherwise triggers spurious recovery (§A5);
+ *  - DB_REGISTER|DB_RECOVER: a process that died holding the environment
+ *    makes the next opener recover it; live processes then get
+ *    DB_RUNRECOVERY, close everything, reopen and redo the (idempotent)
+ *    operation, a bounded number of times;
+ *  - synchronous commits (never DB_TXN_NOSYNC): a put returns only once the
+ *    commit is durable;
+ *  - SIGTERM/SIGINT/SIGHUP are blocked from open to close and an alarm()
+ *    watchdog runs during each call: Debian's libdb uses non-robust pthread
+ *    mutexes, so a process must never die inside libdb, and one that waits
+ *    on a dead process's mutex would otherwise wait for ever (§A3).
+ */
+#include <config.h>
+
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <db.h>
+
+#include "limits.h"
+#include "store.h"
+#include "banned.h"
+
+#define STORE_LOCK_FILE		"msghash.lock"
+#define STORE_DB_FILE		"messages.db"
+#define STORE_CONFIG_FILE	"DB_CONFIG"
+
+/* DESIGN.md §4: exactly these, and not FAILCHK/PRIVATE/SYSTEM_MEM/CDB/THREAD. */
+#define STORE_ENV_FLAGS	(DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | \
+			 DB_INIT_MPOOL | DB_REGISTER | DB_RECOVER)
+
+/*
+ * Written once, when the store is created; region sizes are fixed when the
+ * environment is created (reliability.md §A2, §A6, §A7).  The lock timeout
+ * bounds a wait behind a stopped process: it ends in DB_LOCK_NOTGRANTED,
+ * which we retry like a deadlock.
+ */
+static const char store_config[] =
+    "# msghash store settings, read by Berkeley DB and its db5.3_* tools.\n"
+    "# Sizes apply when the environment is (re)created: after editing, stop\n"
+    "# every msghash process and run db5.3_recover -h on this directory.\n"
+    "set_cachesize 0 33554432 1\n"
+    "set_lg_bsize 4194304\n"
+    "set_lg_max 67108864\n"
+    "set_lk_detect DB_LOCK_DEFAULT\n"
+    "set_lock_timeout 2000000\n"
+    "log_set_config DB_LOG_AUTO_REMOVE\n"
+    "set_lk_max_locks 10000\n"
+    "set_lk_max_lockers 10000\n"
+    "set_lk_max_objects 10000\n"
+    "set_tx_max 1000\n";
+
+struct store {
+	char		*dir;
+	int		 flags;
+	int		 lock_fd;
+	DB_ENV		*env;
+	DB		*db;		/* NULL: no database yet (read-only open) */
+	char		 dberr[256];	/* last text from libdb's error callback */
+	sigset_t	 saved_mask;
+	unsigned	 rng;
+};
+
+/* ---- process protection: deferred signals and the watchdog ---- */
+
+static void
+signals_defer(sigset_t *saved)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, saved);
+}
+
+/* The watchdog's SIGALRM keeps its default action: it kills the process. */
+static void
+watchdog_arm(void)
+{
+	alarm(MH_STORE_WATCHDOG_SEC);
+}
+
+static void
+watchdog_disarm(void)
+{
+	alarm(0);
+}
+
+static void
+sleep_us(long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/* Random back-off between retries, so that colliding processes part. */
+static void
+backoff(struct store *st)
+{
+	st->rng = st->rng * 1103515245u + 12345u;
+	sleep_us((long)((st->rng >> 8) % MH_STORE_BACKOFF_MAX_US));
+}
+
+/* ---- the application lock around DB_ENV->open and ->close ---- */
+
+static enum mh_status
+lock_acquire(struct store *st, struct mh_err *err)
+{
+	struct timespec start, now;
+	long waited_ms, pause_us = 50;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (flock(st->lock_fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return mh_errf(err, MH_STORE, "cannot lock store '%s': %s",
+			    st->dir, strerror(errno));
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		waited_ms = (now.tv_sec - start.tv_sec) * 1000 +
+		    (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (waited_ms >= MH_STORE_LOCK_TIMEOUT_MS)
+			return mh_errf(err, MH_STORE,
+			    "store '%s' is busy: no turn at its lock for %d ms",
+			    st->dir, MH_STORE_LOCK_TIMEOUT_MS);
+		sleep_us(pause_us);
+		if (pause_us < 2000)
+			pause_us *= 2;
+	}
+	return MH_OK;
+}
+
+static void
+lock_release(struct store *st)
+{
+	flock(st->lock_fd, LOCK_UN);
+}
+
+/* ---- creating the directory and its files ---- */
+
+/* mkdir -p with mode 0700 for every directory we create. */
+static int
+mkdir_parents(const char *dir)
+{
+	char path[4096];
+	size_t i, len = strlen(dir);
+
+	if (len == 0 || len >= sizeof path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(path, dir, len + 1);
+	for (i = 1; i <= len; i++) {
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		path[i] = '\0';
+		if (mkdir(path, 0700) == -1 && errno != EEXIST)
+			return -1;
+		path[i] = dir[i];
+	}
+	return 0;
+}
+
+/* Writes DB_CONFIG if it is missing: to a temporary name, then rename(2). */
+static enum mh_status
+config_write(struct store *st, struct mh_err *err)
+{
+	char path[4096], tmp[4096 + 32];
+	int fd;
+	ssize_t n;
+
+	if ((size_t)snprintf(path, sizeof path, "%s/%s", st->dir,
+	    STORE_CONFIG_FILE) >= sizeof path)
+		return mh_errf(err, MH_STORE, "store path '%s' is too long",
+		    st->dir);
+	if (access(path, F_OK) == 0)
+		return MH_OK;
+	snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1)
+		return mh_errf(err, MH_STORE, "cannot create '%s': %s", tmp,
+		    strerror(errno));
+	n = write(fd, store_config, sizeof store_config - 1);
+	if (n != (ssize_t)(sizeof store_config - 1) || fsync(fd) == -1 ||
+	    close(fd) == -1 || rename(tmp, path) == -1) {
+		int saved = errno;
+
+		unlink(tmp);
+		return mh_errf(err, MH_STORE, "cannot write '%s': %s", path,
+		    strerror(saved ? saved : EIO));
+	}
+	return MH_OK;
+}
+
+/* Checks `dir`, creating it if asked; opens the lock file. */
+static enum mh_status
+dir_prepare(struct store *st, struct mh_err *err)
+{
+	struct stat sb;
+	char path[4096];
+
+	if (stat(st->dir, &sb) == -1) {
+		if (errno == ENOENT && !(st->flags & STORE_CREATE))
+			return mh_errf(err, MH_NOTFOUND, "no store at '%s'",
+			    st->dir);
+		if (errno != ENOENT || mkdir_parents(st->dir) == -1 ||
+		    stat(st->dir, &sb) == -1)
+			return mh_errf(err, MH_STORE,
+			    "cannot create store '%s': %s", st->dir,
+			    strerror(errno));
+	}
+	if (!S_ISDIR(sb.st_mode))
+		return mh_errf(err, MH_STORE,
+		    "cannot open store '%s': not a directory", st->dir);
+	if ((size_t)snprintf(path, sizeof path, "%s/%s", st->dir,
+	    STORE_LOCK_FILE) >= sizeof path)
+		return mh_errf(err, MH_STORE, "store path '%s' is too long",
+		    st->dir);
+	st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (st->lock_fd == -1)
+		return mh_errf(err, MH_STORE, "cannot open store '%s': %s",
+		    st->dir, strerror(errno));
+	return MH_OK;
+}
+
+/* ---- the environment ---- */
+
+/* libdb reports details through this callback; keep the last one. */
+static void
+store_errcall(const DB_ENV *env, const char *prefix, const char *msg)
+{
+	struct store *st = env->app_private;
+
+	(void)prefix;
+	snprintf(st->dberr, sizeof st->dberr, "%s", msg);
+}
+
+/* Informational messages (recovery progress): not for our users. */
+static void
+store_msgcall(const DB_ENV *env, const char *msg)
+{
+	(void)env;
+	(void)msg;
+}
+
+/* Error text for a libdb return code, with the callback's detail if any. */
+static enum mh_status
+db_fail(struct store *st, struct mh_err *err, const char *what, int ret)
+{
+	enum mh_status status = MH_STORE;
+
+	if (ret == ENOMEM)
+		status = MH_SYSTEM;
+	if (st->dberr[0] != '\0')
+		mh_errf(err, status, "%s store '%s': %s (%s)", what, st->dir,
+		    db_strerror(ret), st->dberr);
+	else
+		mh_errf(err, status, "%s store '%s': %s", what, st->dir,
+		    db_strerror(ret));
+	st->dberr[0] = '\0';
+	return status;
+}
+
+/* Opens the database; returns a libdb code, 0 also for "absent, read-only". */
+static int
+db_open(struct store *st)
+{
+	u_int32_t flags = DB_AUTO_COMMIT;
+	int ret;
+
+	if (st->flags & STORE_CREATE)
+		flags |= DB_CREATE;
+	if ((ret = db_create(&st->db, st->env, 0)) != 0) {
+		st->db = NULL;
+		return ret;
+	}
+	ret = st->db->open(st->db, NULL, STORE_DB_FILE, NULL, DB_BTREE, flags,
+	    0600);
+	if (ret != 0) {
+		st->db->close(st->db, DB_NOSYNC);
+		st->db = NULL;
+		if (ret == ENOENT && !(st->flags & STORE_CREATE)) {
+			st->dberr[0] = '\0';
+			ret = 0;	/* nothing stored yet */
+		}
+	}
+	return ret;
+}
+
+/* Joins the environment and opens the database, under the lock. */
+static int
+env_open_locked(struct store *st)
+{
+	int ret;
+
+	if ((ret = db_env_create(&st->env, 0)) != 0) {
+		st->env = NULL;
+		return ret;
+	}
+	st->env->app_private = st;
+	st->env->set_errcall(st->env, store_errcall);
+	st->env->set_msgcall(st->env, store_msgcall);
+	ret = st->env->open(st->env, st->dir, STORE_ENV_FLAGS, 0600);
+	if (ret == 0)
+		ret = db_open(st);
+	if (ret != 0) {
+		st->env->close(st->env, 0);
+		st->env = NULL;
+	}
+	return ret;
+}
+
+static void
+env_close_locked(struct store *st)
+{
+	if (st->db != NULL)
+		st->db->close(st->db, DB_NOSYNC);	/* §A7: data is in the log */
+	st->db = NULL;
+	if (st->env != NULL)
+		st->env->close(st->env, 0);
+	st->env = NULL;
+}
+
+/*
+ * (Re)joins the environment.  DB_RUNRECOVERY at open means another process
+ * panicked it first; opening again recovers it, so retry a few times.
+ */
+static enum mh_status
+env_connect(struct store *st, struct mh_err *err)
+{
+	enum mh_status status;
+	int ret = 0, attempt;
+
+	for (attempt = 0; attempt <= MH_STORE_RECOVERY_RETRIES; attempt++) {
+		if ((status = lock_acquire(st, err)) != MH_OK)
+			return status;
+		if (attempt == 0 && (st->flags & STORE_CREATE) &&
+		    (status = config_write(st, err)) != MH_OK) {
+			lock_release(st);
+			return status;
+		}
+		env_close_locked(st);
+		ret = env_open_locked(st);
+		lock_release(st);
+		if (ret != DB_RUNRECOVERY)
+			break;
+		backoff(st);
+	}
+	if (ret != 0)
+		return db_fail(st, err, "cannot open", ret);
+	return MH_OK;
+}
+
+/* ---- public interface ---- */
+
+enum mh_status
+store_open(struct store **out, const char *dir, int flags, struct mh_err *err)
+{
+	struct store *st;
+	enum mh_status status;
+
+	*out = NULL;
+	if ((st = calloc(1, sizeof *st)) == NULL ||
+	    (st->dir = strdup(dir)) == NULL) {
+		free(st);
+		return mh_errf(err, MH_SYSTEM, "out of memory");
+	}
+	st->flags = flags;
+	st->lock_fd = -1;
+	st->rng = (unsigned)getpid() ^ (unsigned)time(NULL);
+	signals_defer(&st->saved_mask);
+	watchdog_arm();
+	status = dir_prepare(st, err);
+	if (status == MH_OK)
+		status = env_connect(st, err);
+	watchdog_disarm();
+	if (status != MH_OK) {
+		store_close(st);
+		return status;
+	}
+	*out = st;
+	return MH_OK;
+}
+
+/* One attempt: a transaction around a DB_NOOVERWRITE put. */
+static int
+put_once(struct store *st, DBT *key, DBT *data, bool *created)
+{
+	DB_TXN *txn;
+	int ret;
+
+	if ((ret = st->env->txn_begin(st->env, NULL, &txn, 0)) != 0)
+		return ret;
+	ret = st->db->put(st->db, txn, key, data, DB_NOOVERWRITE);
+	if (ret == DB_KEYEXIST) {
+		*created = false;	/* same digest, same message */
+		return txn->abort(txn);
+	}
+	if (ret != 0) {
+		txn->abort(txn);
+		return ret;
+	}
+	*created = true;
+	return txn->commit(txn, 0);	/* synchronous: durable on return */
+}
+
+static int
+get_once(struct store *st, DBT *key, DBT *data)
+{
+	int ret;
+
+	/* A read-only open may predate the database: look again. */
+	if (st->db == NULL && (ret = db_open(st)) != 0)
+		return ret;
+	if (st->db == NULL)
+		return DB_NOTFOUND;
+	memset(data, 0, sizeof *data);
+	data->flags = DB_DBT_MALLOC;
+	return st->db->get(st->db, NULL, key, data, 0);
+}
+
+/*
+ * The retry policy shared by every operation: deadlocks and lock timeouts
+ * abort and retry after a back-off; DB_RUNRECOVERY reopens the environment
+ * (which recovers it) and redoes the operation.  Returns true to retry.
+ */
+static bool
+should_retry(struct store *st, int ret, int *deadlocks, int *recoveries,
+    struct mh_err *err)
+{
+	if ((ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED) &&
+	    (*deadlocks)++ < MH_STORE_DEADLOCK_RETRIES) {
+		backoff(st);
+		return true;
+	}
+	if (ret == DB_RUNRECOVERY &&
+	    (*recoveries)++ < MH_STORE_RECOVERY_RETRIES)
+		return env_connect(st, err) == MH_OK;
+	return false;
+}
+
+enum mh_status
+store_put(struct store *st, const unsigned char key[DIGEST_LEN],
+    const void *msg, size_t len, bool *created, struct mh_err *err)
+{
+	DBT k = { 0 }, d = { 0 };
+	int ret, deadlocks = 0, recoveries = 0;
+
+	if (st->db == NULL || !(st->flags & STORE_CREATE))
+		return mh_errf(err, MH_STORE, "store '%s' is open read-only",
+		    st->dir);
+	k.data = (void *)key;
+	k.size = DIGEST_LEN;
+	d.data = (void *)msg;
+	d.size = (u_int32_t)len;
+	watchdog_arm();
+	do {
+		err->msg[0] = '\0';
+		ret = st->env == NULL ? DB_RUNRECOVERY :
+		    put_once(st, &k, &d, created);
+	} while (ret != 0 && should_retry(st, ret, &deadlocks, &recoveries, err));
+	watchdog_disarm();
+	if (ret != 0)
+		return err->msg[0] != '\0' ? err->status :
+		    db_fail(st, err, "cannot write to", ret);
+	return MH_OK;
+}
+
+enum mh_status
+store_get(struct store *st, const unsigned char key[DIGEST_LEN], void **msg,
+    size_t *len, struct mh_err *err)
+{
+	DBT k = { 0 }, d = { 0 };
+	char hex[DIGEST_HEX_LEN + 1];
+	int ret, deadlocks = 0, recoveries = 0;
+
+	*msg = NULL;
+	*len = 0;
+	k.data = (void *)key;
+	k.size = DIGEST_LEN;
+	watchdog_arm();
+	do {
+		err->msg[0] = '\0';
+		ret = st->env == NULL ? DB_RUNRECOVERY : get_once(st, &k, &d);
+	} while (ret != 0 && ret != DB_NOTFOUND &&
+	    should_retry(st, ret, &deadlocks, &recoveries, err));
+	watchdog_disarm();
+	if (ret == DB_NOTFOUND) {
+		digest_to_hex(key, hex);
+		return mh_errf(err, MH_NOTFOUND, "no message with digest '%s'",
+		    hex);
+	}
+	if (ret != 0)
+		return err->msg[0] != '\0' ? err->status :
+		    db_fail(st, err, "cannot read from", ret);
+	*msg = d.data;
+	*len = d.size;
+	return MH_OK;
+}
+
+static int
+checkpoint_once(struct store *st)
+{
+	char **unused = NULL;
+	int ret;
+
+	if ((ret = st->env->txn_checkpoint(st->env, 0, 0, 0)) != 0)
+		return ret;
+	ret = st->env->log_archive(st->env, &unused, DB_ARCH_REMOVE);
+	free(unused);
+	return ret;
+}
+
+enum mh_status
+store_checkpoint(struct store *st, struct mh_err *err)
+{
+	int ret, deadlocks = 0, recoveries = 0;
+
+	watchdog_arm();
+	do {
+		err->msg[0] = '\0';
+		ret = st->env == NULL ? DB_RUNRECOVERY : checkpoint_once(st);
+	} while (ret != 0 && should_retry(st, ret, &deadlocks, &recoveries, err));
+	watchdog_disarm();
+	if (ret != 0)
+		return err->msg[0] != '\0' ? err->status :
+		    db_fail(st, err, "cannot checkpoint", ret);
+	return MH_OK;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	watchdog_arm();
+	if (st->env != NULL || st->db != NULL) {
+		/* Closing without the lock would reopen the exit race (§A5). */
+		if (lock_acquire(st, NULL) == MH_OK) {
+			env_close_locked(st);
+			lock_release(st);
+		} else
+			env_close_locked(st);
+	}
+	if (st->lock_fd != -1)
+		close(st->lock_fd);
+	watchdog_disarm();
+	sigprocmask(SIG_SETMASK, &st->saved_mask, NULL);
+	free(st->dir);
+	free(st);
+}

@@ -1,0 +1,55 @@
+/*
+ * store.h — the message store: a Berkeley DB 5.3 transactional environment
+ * shared by every msghash process at once (DESIGN.md §4).
+ *
+ * The only module that includes <db.h>; callers never see a libdb number.
+ * Keys are raw 32-byte digests, values the message bytes.  From store_open
+ * to store_close the process defers SIGTERM, SIGINT and SIGHUP (they are
+ * blocked, not lost), and every store call runs under an alarm() watchdog:
+ * a process must never die inside libdb, nor hang there for ever.
+ */
+#ifndef MH_STORE_H
+#define MH_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "digest.h"
+#include "status.h"
+
+#define STORE_CREATE	0x1	/* create the directory and database if needed */
+
+struct store;
+
+/*
+ * Opens (joins) the store in `dir`.  Without STORE_CREATE a missing
+ * directory is MH_NOTFOUND and nothing is created.  An unusable store
+ * (permissions, not a directory, corrupt) is MH_STORE with a message that
+ * names the path and the reason.
+ */
+enum mh_status	store_open(struct store **out, const char *dir, int flags,
+		    struct mh_err *err);
+
+/*
+ * Stores msg under key unless it is already there (idempotent).  *created
+ * tells which.  Returns only after the commit is durable.  Needs a store
+ * opened with STORE_CREATE.
+ */
+enum mh_status	store_put(struct store *st, const unsigned char key[DIGEST_LEN],
+		    const void *msg, size_t len, bool *created,
+		    struct mh_err *err);
+
+/*
+ * Looks key up.  On MH_OK *msg is a malloc'd copy (free it) of *len bytes;
+ * MH_NOTFOUND if there is no such message.
+ */
+enum mh_status	store_get(struct store *st, const unsigned char key[DIGEST_LEN],
+		    void **msg, size_t *len, struct mh_err *err);
+
+/* Writes a checkpoint and removes log files no longer needed. */
+enum mh_status	store_checkpoint(struct store *st, struct mh_err *err);
+
+/* Closes the store and restores the signal mask; st may be NULL. */
+void		store_close(struct store *st);
+
+#endif /* MH_STORE_H */

@@ -1,0 +1,239 @@
+/*
+ * test-store.c — the store in a real Berkeley DB environment in a temporary
+ * directory, with real child processes: no mocks.
+ */
+#include <config.h>
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "digest.h"
+#include "store.h"
+#include "tap.h"
+
+static char root[] = "/tmp/msghash-test-store.XXXXXX";
+
+static void
+key_of(const void *msg, size_t len, unsigned char key[DIGEST_LEN])
+{
+	struct mh_err err;
+
+	digest_sha256(msg, len, key, &err);
+}
+
+static void
+test_create_and_roundtrip(const char *dir)
+{
+	struct store *st;
+	struct mh_err err;
+	struct stat sb;
+	unsigned char key[DIGEST_LEN];
+	char path[2048];
+	void *msg;
+	size_t len;
+	bool created = false;
+
+	ok(store_open(&st, dir, STORE_CREATE, &err) == MH_OK,
+	    "open with STORE_CREATE creates the store");
+	ok(stat(dir, &sb) == 0 && (sb.st_mode & 0777) == 0700,
+	    "store directory is mode 0700");
+	snprintf(path, sizeof path, "%s/DB_CONFIG", dir);
+	ok(access(path, R_OK) == 0, "DB_CONFIG is written at creation");
+	key_of("foo", 3, key);
+	ok(store_put(st, key, "foo", 3, &created, &err) == MH_OK && created,
+	    "first put of 'foo' creates it");
+	ok(store_put(st, key, "foo", 3, &created, &err) == MH_OK && !created,
+	    "second put of 'foo' is idempotent and says so");
+	ok(store_get(st, key, &msg, &len, &err) == MH_OK && len == 3 &&
+	    memcmp(msg, "foo", 3) == 0, "get returns the exact bytes");
+	free(msg);
+	key[0] ^= 1;
+	ok(store_get(st, key, &msg, &len, &err) == MH_NOTFOUND,
+	    "get of an unknown key is MH_NOTFOUND");
+	ok(strstr(err.msg, "no message with digest") != NULL,
+	    "not-found message names the digest");
+	ok(store_checkpoint(st, &err) == MH_OK, "checkpoint succeeds");
+	store_close(st);
+	snprintf(path, sizeof path, "%s/messages.db", dir);
+	ok(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600,
+	    "messages.db is mode 0600");
+}
+
+static void
+test_large_binary(const char *dir)
+{
+	size_t n = 4 * 1024 * 1024, i, len;
+	unsigned char *buf = malloc(n), key[DIGEST_LEN];
+	struct store *st;
+	struct mh_err err;
+	void *msg;
+	bool created;
+
+	for (i = 0; i < n; i++)
+		buf[i] = (unsigned char)(i * 7 + (i >> 11));	/* NULs, 0xff */
+	key_of(buf, n, key);
+	ok(store_open(&st, dir, STORE_CREATE, &err) == MH_OK, "reopen");
+	ok(store_put(st, key, buf, n, &created, &err) == MH_OK && created,
+	    "put of a 4 MiB binary message");
+	store_close(st);
+	ok(store_open(&st, dir, 0, &err) == MH_OK, "read-only open");
+	ok(store_get(st, key, &msg, &len, &err) == MH_OK && len == n &&
+	    memcmp(msg, buf, n) == 0, "4 MiB binary message reads back exact");
+	store_close(st);
+	free(msg);
+	free(buf);
+}
+
+static void
+test_missing_and_unusable(void)
+{
+	char missing[1024], file[1024];
+	struct store *st;
+	struct mh_err err;
+	FILE *fp;
+
+	snprintf(missing, sizeof missing, "%s/missing/deeper", root);
+	ok(store_open(&st, missing, 0, &err) == MH_NOTFOUND,
+	    "read-only open of a missing store is MH_NOTFOUND");
+	ok(access(missing, F_OK) == -1, "... and creates nothing");
+	snprintf(file, sizeof file, "%s/a-file", root);
+	fp = fopen(file, "w");
+	fclose(fp);
+	ok(store_open(&st, file, STORE_CREATE, &err) == MH_STORE,
+	    "a regular file is an unusable store");
+	ok(strstr(err.msg, file) != NULL && strstr(err.msg, "not a directory"),
+	    "... and the message names the path and the reason");
+}
+
+static void
+test_empty_dir_readonly(void)
+{
+	char dir[1024];
+	unsigned char key[DIGEST_LEN];
+	struct store *st;
+	struct mh_err err;
+	void *msg;
+	size_t len;
+
+	snprintf(dir, sizeof dir, "%s/empty", root);
+	mkdir(dir, 0700);
+	key_of("foo", 3, key);
+	ok(store_open(&st, dir, 0, &err) == MH_OK,
+	    "read-only open of an empty directory succeeds");
+	ok(store_get(st, key, &msg, &len, &err) == MH_NOTFOUND,
+	    "... and finds nothing");
+	store_close(st);
+}
+
+/* Signals are deferred from open to close, then restored. */
+static void
+test_signal_mask(const char *dir)
+{
+	struct store *st;
+	struct mh_err err;
+	sigset_t cur;
+
+	store_open(&st, dir, 0, &err);
+	sigprocmask(SIG_BLOCK, NULL, &cur);
+	ok(sigismember(&cur, SIGTERM) == 1, "SIGTERM deferred while open");
+	store_close(st);
+	sigprocmask(SIG_BLOCK, NULL, &cur);
+	ok(sigismember(&cur, SIGTERM) == 0, "SIGTERM restored after close");
+}
+
+static pid_t
+child_put(const char *dir, const char *msg, bool die_holding)
+{
+	unsigned char key[DIGEST_LEN];
+	struct store *st;
+	struct mh_err err;
+	bool created;
+	pid_t pid;
+
+	if ((pid = fork()) != 0)
+		return pid;
+	key_of(msg, strlen(msg), key);
+	if (store_open(&st, dir, STORE_CREATE, &err) != MH_OK ||
+	    store_put(st, key, msg, strlen(msg), &created, &err) != MH_OK)
+		_exit(1);
+	if (die_holding)
+		raise(SIGKILL);	/* dies holding the environment */
+	store_close(st);
+	_exit(0);
+}
+
+static int
+wait_status(pid_t pid)
+{
+	int ws;
+
+	waitpid(pid, &ws, 0);
+	return ws;
+}
+
+/*
+ * Another process writes while we hold the store open; a third dies
+ * holding the environment, so the next opener recovers it and our handle
+ * is panicked: our next call must reopen and redo, transparently.
+ */
+static void
+test_multiprocess_recovery(const char *dir)
+{
+	unsigned char key[DIGEST_LEN];
+	struct store *st;
+	struct mh_err err;
+	void *msg;
+	size_t len;
+	int ws;
+
+	ok(store_open(&st, dir, STORE_CREATE, &err) == MH_OK, "parent opens");
+	ws = wait_status(child_put(dir, "from child", false));
+	ok(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "child writes meanwhile");
+	key_of("from child", 10, key);
+	ok(store_get(st, key, &msg, &len, &err) == MH_OK && len == 10,
+	    "parent reads the child's committed message");
+	free(msg);
+	ws = wait_status(child_put(dir, "killed child", true));
+	ok(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL,
+	    "a child is killed holding the environment");
+	ws = wait_status(child_put(dir, "after the kill", false));
+	ok(WIFEXITED(ws) && WEXITSTATUS(ws) == 0,
+	    "the next opener recovers the store and writes");
+	key_of("killed child", 12, key);
+	ok(store_get(st, key, &msg, &len, &err) == MH_OK && len == 12,
+	    "parent survives the recovery and reads the killed child's commit");
+	free(msg);
+	key_of("after the kill", 14, key);
+	ok(store_get(st, key, &msg, &len, &err) == MH_OK && len == 14,
+	    "parent reads the message written after recovery");
+	free(msg);
+	store_close(st);
+}
+
+int
+main(void)
+{
+	char dir[1024], cmd[1200];
+
+	if (mkdtemp(root) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(dir, sizeof dir, "%s/store/nested", root);
+	test_create_and_roundtrip(dir);
+	test_large_binary(dir);
+	test_missing_and_unusable();
+	test_empty_dir_readonly();
+	test_signal_mask(dir);
+	test_multiprocess_recovery(dir);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+	if (system(cmd) != 0)
+		diag("could not remove %s", root);
+	return done_testing();
+}
