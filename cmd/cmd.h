@@ -53,5 +53,6 @@ enum mh_status	cmd_store_dir(const struct globals *g, const char **dir,
 extern const struct cmd_entry cmd_hash_entry;
 extern const struct cmd_entry cmd_lookup_entry;
 extern const struct cmd_entry cmd_checkpoint_entry;
+extern const struct cmd_entry cmd_serve_entry;
 
 #endif /* MH_CMD_H */

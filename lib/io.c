@@ -3,7 +3,12 @@
  */
 #include <config.h>
 
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include <errno.h>
+#include <poll.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -108,6 +113,78 @@ io_write_all(int fd, const void *buf, size_t len, const char *what,
 			    strerror(errno));
 		p += n;
 		len -= (size_t)n;
+	}
+	return MH_OK;
+}
+
+int64_t
+io_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+enum io_wait
+io_wait_readable(int fd, int64_t deadline_ms, const sigset_t *mask)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	struct timespec ts;
+	int64_t left = deadline_ms - io_now_ms();
+	int n;
+
+	if (left <= 0)
+		return IO_TIMEOUT;
+	ts.tv_sec = left / 1000;
+	ts.tv_nsec = (left % 1000) * 1000000;
+	n = ppoll(&pfd, 1, &ts, mask);
+	if (n > 0)
+		return IO_READY;	/* POLLIN, POLLHUP or POLLERR: read tells */
+	if (n == 0)
+		return IO_TIMEOUT;
+	return errno == EINTR ? IO_SIGNAL : IO_ERROR;
+}
+
+void
+io_bound_writes(int fd, int timeout_ms)
+{
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+enum mh_status
+io_writev_deadline(int fd, struct iovec *iov, int iovcnt, int64_t deadline_ms,
+    struct mh_err *err)
+{
+	ssize_t n;
+
+	while (iovcnt > 0) {
+		if (iov->iov_len == 0) {
+			iov++;
+			iovcnt--;
+			continue;
+		}
+		if (io_now_ms() > deadline_ms)
+			return mh_errf(err, MH_SYSTEM,
+			    "write timed out: the client does not read");
+		n = writev(fd, iov, iovcnt);
+		if (n == -1 && (errno == EINTR || errno == EAGAIN ||
+		    errno == EWOULDBLOCK))
+			continue;	/* SO_SNDTIMEO expired: check the deadline */
+		if (n == -1)
+			return mh_errf(err, MH_SYSTEM, "write failed: %s",
+			    strerror(errno));
+		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			iovcnt--;
+		}
+		if (iovcnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
 	}
 	return MH_OK;
 }

@@ -5,8 +5,12 @@
 #ifndef MH_IO_H
 #define MH_IO_H
 
+#include <sys/uio.h>
+
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "status.h"
 
@@ -25,5 +29,34 @@ enum mh_status	io_read_some(int fd, void *buf, size_t cap, size_t *n,
 /* Writes all of buf to fd. */
 enum mh_status	io_write_all(int fd, const void *buf, size_t len,
 		    const char *what, struct mh_err *err);
+
+/* Milliseconds on the monotonic clock. */
+int64_t		io_now_ms(void);
+
+enum io_wait {
+	IO_READY,	/* readable (data or EOF) */
+	IO_TIMEOUT,	/* the deadline passed */
+	IO_SIGNAL,	/* a signal handler ran */
+	IO_ERROR	/* poll failed */
+};
+
+/*
+ * Waits until fd is readable or deadline_ms (io_now_ms() time) passes.
+ * While waiting the signal mask is `mask` (ppoll), so a signal that is
+ * blocked everywhere else can interrupt exactly this wait.
+ */
+enum io_wait	io_wait_readable(int fd, int64_t deadline_ms,
+		    const sigset_t *mask);
+
+/*
+ * Writes all of iov to fd by deadline_ms.  On a socket each write(2) is
+ * bounded by SO_SNDTIMEO (see io_bound_writes); a peer that stops reading
+ * then fails the write instead of blocking for ever.
+ */
+enum mh_status	io_writev_deadline(int fd, struct iovec *iov, int iovcnt,
+		    int64_t deadline_ms, struct mh_err *err);
+
+/* Sets SO_SNDTIMEO on fd if it is a socket (a no-op on pipes and files). */
+void		io_bound_writes(int fd, int timeout_ms);
 
 #endif /* MH_IO_H */

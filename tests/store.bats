@@ -177,23 +177,24 @@ EOF
 	done
 
 	# The killer: for 18 s, every 20-150 ms, SIGKILL one random msghash that
-	# is a child of one of our writer loops.
-	local kills=0 end=$((SECONDS + 18)) ms delay p v
+	# is a child of one of our writer loops (retrying at once while none is
+	# running, since each msghash lives only a few milliseconds).
+	local kills=0 end=$((SECONDS + 18)) ms delay v parents
 	local -a victims
+	parents=$(IFS=,; echo "${PIDS[*]}")
 	while ((SECONDS < end)); do
 		ms=$((RANDOM % 131 + 20))
 		printf -v delay '0.%03d' "$ms"
 		sleep "$delay"
-		victims=()
-		for p in "${PIDS[@]}"; do
-			victims+=($(pgrep -P "$p" -x msghash 2>/dev/null || true))
-		done
-		if ((${#victims[@]} > 0)); then
+		while ((SECONDS < end)); do
+			victims=($(pgrep -P "$parents" -x msghash 2>/dev/null || true))
+			((${#victims[@]} > 0)) || continue
 			v=${victims[RANDOM % ${#victims[@]}]}
 			if kill -KILL "$v" 2>/dev/null; then
 				kills=$((kills + 1))
+				break
 			fi
-		fi
+		done
 	done
 	touch "$t/stop"
 	wait_for_writers 120

@@ -1,0 +1,599 @@
+/*
+ * api.c — routes: a parsed request in, a response out; JSON in and out.
+ *
+ * Request bodies are checked before cJSON sees them (reliability.md §B3):
+ * cJSON accepts raw control characters, trailing bytes after a NUL and
+ * invalid UTF-8, and truncates strings at an escaped \u0000.  So we
+ *  1. pre-scan the raw body: strict UTF-8, no byte-order mark, no control
+ *     bytes outside JSON's whitespace, none unescaped inside strings;
+ *  2. replace every \u0000 escape by the byte 0xFF — a byte that valid UTF-8
+ *     never contains, so it cannot collide — and let cJSON parse the rest,
+ *     requiring the document to end exactly at the body's end;
+ *  3. map 0xFF back to NUL in the decoded message.
+ * Messages with NUL bytes thereby round-trip exactly, as in the peer
+ * implementations.  Responses that carry a message use our own escaper,
+ * since cJSON's printer stops at a NUL byte.
+ */
+#include <config.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+
+#include "api.h"
+#include "digest.h"
+#include "store.h"
+#include "banned.h"
+
+/* Every err_msg the API sends, in one place. */
+#define E_NOT_FOUND	"Message not found"
+#define E_BAD_DIGEST	"not a digest: a digest is 64 hexadecimal characters " \
+			"(SHA-256), e.g. /messages/2c26b46b68ffc68ff99b453c1d" \
+			"30413413422d706483bfa0f98a5e886266e7ae"
+#define E_NO_ROUTE	"no such resource; the API is POST /messages and " \
+			"GET /messages/<digest>"
+#define E_METHOD	"method not allowed on this resource; see the Allow header"
+#define E_NOT_JSON	"the body is not valid JSON"
+#define E_BOM		"the body starts with a byte order mark (RFC 8259 §8.1)"
+#define E_UTF8		"the body is not valid UTF-8"
+#define E_CONTROL	"the body contains a control character that must be " \
+			"escaped (RFC 8259 §7)"
+#define E_NOT_OBJECT	"the body must be a JSON object"
+#define E_NO_MESSAGE	"the JSON object has no \"message\" member"
+#define E_DUP_MESSAGE	"the JSON object has more than one \"message\" member"
+#define E_NOT_STRING	"\"message\" must be a JSON string"
+#define E_TOO_LARGE	"the message is over the limit of %zu bytes"
+#define E_NOT_UTF8_MSG	"the message is not valid UTF-8, so JSON cannot carry " \
+			"it; ask for it with 'Accept: application/octet-stream'"
+#define E_STORE		"the store is unavailable; try again later"
+#define E_INTERNAL	"internal error"
+
+#define ALLOW_MESSAGES	"POST, OPTIONS"
+#define ALLOW_MESSAGE	"GET, HEAD, OPTIONS"
+#define ALLOW_HEALTH	"GET, HEAD, OPTIONS"
+#define ALLOW_ANY	"GET, HEAD, POST, OPTIONS"
+#define RETRY_AFTER_SEC	1
+
+#define NUL_MARK	0xFF	/* stands for \u0000 while cJSON parses */
+
+/* ---- UTF-8 (RFC 3629; Unicode Table 3-7: no overlongs, no surrogates) ---- */
+
+/* Length of the valid UTF-8 sequence at s[0..n), or 0 if invalid. */
+static size_t
+utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	unsigned char lo = 0x80, hi = 0xBF;
+	size_t len, i;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		len = 2;
+	else if (c >= 0xE0 && c <= 0xEF) {
+		len = 3;
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F;	/* no UTF-16 surrogates */
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		len = 4;
+		if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F;	/* nothing above U+10FFFF */
+	} else
+		return 0;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xBF)
+			return 0;
+	return len;
+}
+
+static bool
+utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t i = 0, k;
+
+	while (i < n) {
+		if ((k = utf8_seq(s + i, n - i)) == 0)
+			return false;
+		i += k;
+	}
+	return true;
+}
+
+/* ---- request body: pre-scan, \u0000 substitution, cJSON ---- */
+
+/* Step 1 above; returns NULL if the body is acceptable, else the err_msg. */
+static const char *
+body_prescan(const unsigned char *s, size_t n)
+{
+	bool in_string = false;
+	size_t i;
+
+	if (n >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF)
+		return E_BOM;
+	if (!utf8_valid(s, n))
+		return E_UTF8;
+	for (i = 0; i < n; i++) {
+		if (in_string) {
+			if (s[i] < 0x20)
+				return E_CONTROL;
+			if (s[i] == '\\')
+				i++;	/* the escaped byte can't end the string */
+			else if (s[i] == '"')
+				in_string = false;
+		} else if (s[i] == '"')
+			in_string = true;
+		else if (s[i] < 0x20 && s[i] != ' ' && s[i] != '\t' &&
+		    s[i] != '\n' && s[i] != '\r')
+			return E_CONTROL;
+	}
+	return NULL;
+}
+
+/*
+ * Step 2: a NUL-terminated copy with each \u0000 escape inside a string
+ * replaced by NUL_MARK.  Escaped backslashes are skipped as pairs, so
+ * "\\u0000" (a backslash, then "u0000") is left alone.
+ */
+static char *
+body_substitute_nul(const char *s, size_t n, size_t *out_len)
+{
+	char *out = malloc(n + 1);
+	bool in_string = false;
+	size_t i, o = 0;
+
+	if (out == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (in_string && s[i] == '\\' && i + 5 < n &&
+		    memcmp(s + i + 1, "u0000", 5) == 0) {
+			out[o++] = (char)NUL_MARK;
+			i += 5;
+			continue;
+		}
+		if (in_string && s[i] == '\\' && i + 1 < n) {
+			out[o++] = s[i++];
+		} else if (s[i] == '"')
+			in_string = !in_string;
+		out[o++] = s[i];
+	}
+	out[o] = '\0';
+	*out_len = o;
+	return out;
+}
+
+/* The one "message" member of a top-level object, or an err_msg. */
+static const char *
+find_message(const cJSON *root, const cJSON **message)
+{
+	const cJSON *item;
+	int count = 0;
+
+	if (!cJSON_IsObject(root))
+		return E_NOT_OBJECT;
+	/* cJSON keeps duplicate keys; its lookup returns only the first. */
+	for (item = root->child; item != NULL; item = item->next)
+		if (item->string != NULL && strcmp(item->string, "message") == 0) {
+			*message = item;
+			count++;
+		}
+	if (count == 0)
+		return E_NO_MESSAGE;
+	if (count > 1)
+		return E_DUP_MESSAGE;
+	if (!cJSON_IsString(*message) || (*message)->valuestring == NULL)
+		return E_NOT_STRING;
+	return NULL;
+}
+
+/*
+ * Decodes the body into the message bytes (malloc'd, *len).  Returns NULL
+ * with *why set (and *status 400 or 413) when the body is not acceptable.
+ */
+static char *
+decode_message(const char *body, size_t body_len, size_t max_message,
+    size_t *len, int *status, const char **why)
+{
+	const cJSON *message = NULL;
+	const char *end = NULL;
+	cJSON *root;
+	char *copy, *msg = NULL;
+	size_t copy_len, i;
+
+	*status = 400;
+	if ((*why = body_prescan((const unsigned char *)body, body_len)) != NULL)
+		return NULL;
+	if ((copy = body_substitute_nul(body, body_len, &copy_len)) == NULL) {
+		*status = 500;
+		*why = E_INTERNAL;
+		return NULL;
+	}
+	/* len + 1 with the NUL inside: the document must end at the body's end. */
+	root = cJSON_ParseWithLengthOpts(copy, copy_len + 1, &end, 1);
+	if (root == NULL)
+		*why = E_NOT_JSON;
+	else if ((*why = find_message(root, &message)) == NULL) {
+		*len = strlen(message->valuestring);
+		if (*len > max_message) {
+			*status = 413;	/* the caller words it with the limit */
+			*why = "";
+		} else if ((msg = malloc(*len + 1)) != NULL) {
+			memcpy(msg, message->valuestring, *len + 1);
+			for (i = 0; i < *len; i++)
+				if ((unsigned char)msg[i] == NUL_MARK)
+					msg[i] = '\0';	/* step 3 */
+		} else {
+			*status = 500;
+			*why = E_INTERNAL;
+		}
+	}
+	cJSON_Delete(root);
+	free(copy);
+	return msg;
+}
+
+/* ---- responses ---- */
+
+static void
+response_init(struct api_response *resp, int status)
+{
+	memset(resp, 0, sizeof *resp);
+	resp->status = status;
+}
+
+/* A one-member object {"key": value} through cJSON's printer. */
+static bool
+json_member(struct api_response *resp, const char *key, const char *value)
+{
+	cJSON *obj = cJSON_CreateObject();
+	char *text = NULL;
+
+	if (obj != NULL && cJSON_AddStringToObject(obj, key, value) != NULL)
+		text = cJSON_PrintUnformatted(obj);
+	cJSON_Delete(obj);
+	if (text == NULL)
+		return false;
+	resp->content_type = "application/json";
+	resp->body = text;
+	resp->body_len = strlen(text);
+	return true;
+}
+
+void
+api_error(struct api_response *resp, int status, const char *msg)
+{
+	static const char fallback[] = "{\"err_msg\":\"internal error\"}";
+
+	response_init(resp, status);
+	if (json_member(resp, "err_msg", msg))
+		return;
+	resp->content_type = "application/json";
+	if ((resp->body = malloc(sizeof fallback)) != NULL) {
+		memcpy(resp->body, fallback, sizeof fallback);
+		resp->body_len = sizeof fallback - 1;
+	}
+}
+
+static void
+method_not_allowed(struct api_response *resp, const char *allow)
+{
+	api_error(resp, 405, E_METHOD);
+	resp->allow = allow;
+}
+
+/* The store failed: 503 + Retry-After (or 500); the detail goes to the log. */
+static void
+store_failure(struct api_ctx *ctx, struct api_response *resp,
+    enum mh_status status, const struct mh_err *err)
+{
+	snprintf(ctx->detail, sizeof ctx->detail, "%s", err->msg);
+	api_error(resp, status_http_code(status), status == MH_STORE ?
+	    E_STORE : E_INTERNAL);
+	if (status == MH_STORE)
+		resp->retry_after = RETRY_AFTER_SEC;
+}
+
+/* Bytes that JSON's string grammar requires escaped (RFC 8259 §7). */
+static size_t
+json_escape(const unsigned char *s, size_t n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = s[i];
+
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20) {
+			memcpy(out + o, "\\u00", 4);
+			out[o + 4] = hex[c >> 4];
+			out[o + 5] = hex[c & 0xF];
+			o += 6;
+		} else
+			out[o++] = (char)c;
+	}
+	return o;
+}
+
+/* {"message":"..."}: valid JSON for any valid UTF-8, NUL bytes included. */
+static bool
+json_message(struct api_response *resp, const char *msg, size_t len)
+{
+	static const char head[] = "{\"message\":\"", tail[] = "\"}";
+	char *out;
+	size_t o;
+
+	if (len > (SIZE_MAX - sizeof head - sizeof tail) / 6 ||
+	    (out = malloc(sizeof head + 6 * len + sizeof tail)) == NULL)
+		return false;
+	memcpy(out, head, sizeof head - 1);
+	o = sizeof head - 1;
+	o += json_escape((const unsigned char *)msg, len, out + o);
+	memcpy(out + o, tail, sizeof tail);
+	resp->content_type = "application/json";
+	resp->body = out;
+	resp->body_len = o + sizeof tail - 1;
+	return true;
+}
+
+/* ---- the store, opened on first need ---- */
+
+static enum mh_status
+ctx_store(struct api_ctx *ctx, struct mh_err *err)
+{
+	if (ctx->store != NULL)
+		return MH_OK;
+	return store_open(&ctx->store, ctx->db_dir, STORE_CREATE, err);
+}
+
+/* ---- routes ---- */
+
+static void
+post_message(struct api_ctx *ctx, const char *body, size_t body_len,
+    struct api_response *resp)
+{
+	unsigned char digest[DIGEST_LEN];
+	char hex[DIGEST_HEX_LEN + 1], too_large[128];
+	const char *why;
+	struct mh_err err = { MH_OK, "" };
+	enum mh_status status;
+	size_t len;
+	char *msg;
+	bool created;
+	int code;
+
+	if ((msg = decode_message(body, body_len, ctx->max_message, &len, &code,
+	    &why)) == NULL) {
+		snprintf(too_large, sizeof too_large, E_TOO_LARGE,
+		    ctx->max_message);
+		api_error(resp, code, code == 413 ? too_large : why);
+		return;
+	}
+	if ((status = digest_sha256(msg, len, digest, &err)) == MH_OK &&
+	    (status = ctx_store(ctx, &err)) == MH_OK)
+		status = store_put(ctx->store, digest, msg, len, &created, &err);
+	free(msg);
+	if (status != MH_OK) {
+		store_failure(ctx, resp, status, &err);
+		return;
+	}
+	digest_to_hex(digest, hex);
+	response_init(resp, created ? 201 : 200);
+	if (created)
+		snprintf(resp->location, sizeof resp->location, "/messages/%s",
+		    hex);
+	if (!json_member(resp, "digest", hex))
+		api_error(resp, 500, E_INTERNAL);
+}
+
+/* A qvalue of zero ("0", "0.", "0.000"): "not acceptable" (RFC 9110 §12.4.2). */
+static bool
+qvalue_zero(const char *p, const char *end)
+{
+	if (p >= end || *p++ != '0')
+		return false;
+	if (p < end && *p == '.')
+		for (p++; p < end && *p == '0'; p++)
+			;
+	return p == end || *p == ' ' || *p == '\t' || *p == ';';
+}
+
+/* One element of an Accept list, "type/subtype; q=0.5", against a type. */
+static bool
+accept_element_matches(const char *p, const char *end, const char *type)
+{
+	const char *semi = memchr(p, ';', (size_t)(end - p));
+	const char *range_end = semi != NULL ? semi : end, *q;
+
+	while (p < range_end && (*p == ' ' || *p == '\t'))
+		p++;
+	while (range_end > p && (range_end[-1] == ' ' || range_end[-1] == '\t'))
+		range_end--;
+	if ((size_t)(range_end - p) != strlen(type) ||
+	    strncasecmp(p, type, strlen(type)) != 0)
+		return false;
+	for (q = semi; q != NULL && q + 1 < end; q++)
+		if ((q[1] == 'q' || q[1] == 'Q') && q + 2 < end && q[2] == '=' &&
+		    (q[0] == ';' || q[0] == ' ' || q[0] == '\t'))
+			return !qvalue_zero(q + 3, end);
+	return true;
+}
+
+/* Whether any Accept field lists application/octet-stream with q > 0. */
+static bool
+accepts_octet_stream(const struct http_request *req)
+{
+	const char *p, *end, *comma;
+	size_t i;
+
+	for (i = 0; i < req->header_count; i++) {
+		const struct http_header *h = &req->headers[i];
+
+		if (h->name.len != 6 || strncasecmp(h->name.p, "Accept", 6) != 0)
+			continue;
+		for (p = h->value.p, end = p + h->value.len; p < end; p = comma + 1) {
+			if ((comma = memchr(p, ',', (size_t)(end - p))) == NULL)
+				comma = end;
+			if (accept_element_matches(p, comma,
+			    "application/octet-stream"))
+				return true;
+		}
+	}
+	return false;
+}
+
+static void
+get_message(struct api_ctx *ctx, const struct http_request *req,
+    struct http_slice hex, struct api_response *resp)
+{
+	unsigned char digest[DIGEST_LEN];
+	struct mh_err err = { MH_OK, "" };
+	enum mh_status status;
+	void *msg;
+	size_t len;
+
+	if (!digest_from_hex(hex.p, hex.len, digest)) {
+		api_error(resp, 404, E_BAD_DIGEST);
+		return;
+	}
+	if ((status = ctx_store(ctx, &err)) == MH_OK)
+		status = store_get(ctx->store, digest, &msg, &len, &err);
+	if (status == MH_NOTFOUND) {
+		api_error(resp, 404, E_NOT_FOUND);
+		return;
+	}
+	if (status != MH_OK) {
+		store_failure(ctx, resp, status, &err);
+		return;
+	}
+	response_init(resp, 200);
+	if (accepts_octet_stream(req)) {
+		resp->content_type = "application/octet-stream";
+		resp->body = msg;
+		resp->body_len = len;
+		return;
+	}
+	if (!utf8_valid(msg, len))
+		api_error(resp, 406, E_NOT_UTF8_MSG);
+	else if (!json_message(resp, msg, len))
+		api_error(resp, 500, E_INTERNAL);
+	free(msg);
+}
+
+static void
+get_health(struct api_ctx *ctx, struct api_response *resp)
+{
+	struct mh_err err = { MH_OK, "" };
+	enum mh_status status;
+
+	if ((status = ctx_store(ctx, &err)) != MH_OK) {
+		store_failure(ctx, resp, status, &err);
+		return;
+	}
+	response_init(resp, 200);
+	if (!json_member(resp, "status", "ok"))
+		api_error(resp, 500, E_INTERNAL);
+}
+
+static bool
+path_is(struct http_slice path, const char *s)
+{
+	return path.len == strlen(s) && memcmp(path.p, s, path.len) == 0;
+}
+
+/* "/messages/<segment>": the segment, if the path has that shape. */
+static bool
+message_path(struct http_slice path, struct http_slice *segment)
+{
+	static const char prefix[] = "/messages/";
+	const size_t plen = sizeof prefix - 1;
+
+	if (path.len <= plen || memcmp(path.p, prefix, plen) != 0 ||
+	    memchr(path.p + plen, '/', path.len - plen) != NULL)
+		return false;
+	segment->p = path.p + plen;
+	segment->len = path.len - plen;
+	return true;
+}
+
+/* OPTIONS -> 204 + Allow (RFC 9110 §9.3.7); other methods -> 405. */
+static bool
+options_or_405(const struct http_request *req, const char *allow,
+    struct api_response *resp)
+{
+	if (req->method == HTTP_OPTIONS) {
+		response_init(resp, 204);
+		resp->allow = allow;
+	} else
+		method_not_allowed(resp, allow);
+	return true;
+}
+
+void
+api_handle(struct api_ctx *ctx, const struct http_request *req,
+    const char *body, size_t body_len, struct api_response *resp)
+{
+	struct http_slice segment;
+	bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
+
+	ctx->detail[0] = '\0';
+	if (path_is(req->path, "*")) {
+		response_init(resp, 204);	/* the parser allows * for OPTIONS only */
+		resp->allow = ALLOW_ANY;
+	} else if (path_is(req->path, "/messages")) {
+		if (req->method == HTTP_POST)
+			post_message(ctx, body, body_len, resp);
+		else
+			options_or_405(req, ALLOW_MESSAGES, resp);
+	} else if (message_path(req->path, &segment)) {
+		if (get)
+			get_message(ctx, req, segment, resp);
+		else
+			options_or_405(req, ALLOW_MESSAGE, resp);
+	} else if (path_is(req->path, "/healthz")) {
+		if (get)
+			get_health(ctx, resp);
+		else
+			options_or_405(req, ALLOW_HEALTH, resp);
+	} else
+		api_error(resp, 404, E_NO_ROUTE);
+}
+
+bool
+api_wants_body(const struct http_request *req)
+{
+	return req->method == HTTP_POST && path_is(req->path, "/messages");
+}
+
+size_t
+api_body_limit(size_t max_message)
+{
+	/* Room for the JSON around the message and for a fair share of
+	 * escapes; a message decoded over the limit still gets 413. */
+	return 2 * max_message + 4096;
+}
+
+void
+api_response_free(struct api_response *resp)
+{
+	free(resp->body);
+	resp->body = NULL;
+}
+
+void
+api_close(struct api_ctx *ctx)
+{
+	store_close(ctx->store);
+	ctx->store = NULL;
+}

@@ -1,0 +1,60 @@
+/*
+ * api.h — the HTTP API: a parsed request (+ its body) in, a response out.
+ *
+ * The only module that includes cJSON.  Routes (the contract, msghash(1)):
+ *   POST /messages            {"message": "..."} -> 201/200 {"digest": "..."}
+ *   GET|HEAD /messages/<hex>  -> 200 {"message": "..."} (or raw bytes when
+ *                                the client accepts application/octet-stream)
+ *   GET|HEAD /healthz         -> 200 when the store opens
+ *   OPTIONS <route> | *       -> 204 + Allow
+ * Errors are {"err_msg": "..."} with the status of the table in status.c or
+ * a more precise 4xx.  The store is opened on the first request that needs
+ * it and kept for the connection.
+ */
+#ifndef MH_API_H
+#define MH_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "http.h"
+#include "status.h"
+
+struct store;
+
+struct api_ctx {
+	const char	*db_dir;	/* the store directory */
+	size_t		 max_message;	/* --max-size */
+	struct store	*store;		/* NULL until first needed */
+	char		 detail[MH_ERR_MAX]; /* why the last 5xx happened (log) */
+};
+
+struct api_response {
+	int		 status;
+	const char	*content_type;	/* NULL: no body */
+	char		*body;		/* malloc'd (api_response_free) */
+	size_t		 body_len;
+	char		 location[96];	/* "" if none */
+	const char	*allow;		/* NULL if none */
+	unsigned	 retry_after;	/* seconds; 0 if none */
+};
+
+/* The largest request body accepted for a message limit (JSON escapes). */
+size_t	api_body_limit(size_t max_message);
+
+/* Whether the route takes a request body (POST /messages). */
+bool	api_wants_body(const struct http_request *req);
+
+/* Handles one request; HEAD is answered like GET (the caller drops the body). */
+void	api_handle(struct api_ctx *ctx, const struct http_request *req,
+	    const char *body, size_t body_len, struct api_response *resp);
+
+/* A JSON error response {"err_msg": msg} with the given status. */
+void	api_error(struct api_response *resp, int status, const char *msg);
+
+void	api_response_free(struct api_response *resp);
+
+/* Closes the store if it was opened. */
+void	api_close(struct api_ctx *ctx);
+
+#endif /* MH_API_H */

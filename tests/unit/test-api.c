@@ -1,0 +1,325 @@
+/*
+ * test-api.c — routes and JSON handling of lib/api.c with a real store in a
+ * temporary directory.  Expected digests come from sha256sum; expected
+ * statuses from RFC 9110 and the API contract in msghash(1).
+ */
+#include <config.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "digest.h"
+#include "http.h"
+#include "store.h"
+#include "tap.h"
+
+#define FOO_HEX "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
+
+static char root[] = "/tmp/msghash-test-api.XXXXXX";
+static struct api_ctx ctx;
+
+/* Builds a request from its head (CRLFs added) and runs it. */
+static void
+run(const char *method, const char *target, const char *extra_header,
+    const char *body, size_t body_len, struct api_response *resp)
+{
+	static char head[2048];
+	struct http_request req;
+	struct http_error herr;
+	ssize_t n;
+
+	snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: t\r\n%s%s\r\n",
+	    method, target, extra_header ? extra_header : "",
+	    extra_header ? "\r\n" : "");
+	n = http_parse_request(head, strlen(head), NULL, &req, &herr);
+	if (n <= 0) {
+		diag("parse failed for %s %s: %d", method, target,
+		    n == HTTP_PARSE_ERROR ? herr.status : 0);
+		memset(resp, 0, sizeof *resp);
+		return;
+	}
+	api_handle(&ctx, &req, body, body_len, resp);
+}
+
+static void
+post(const char *json, struct api_response *resp)
+{
+	run("POST", "/messages", NULL, json, strlen(json), resp);
+}
+
+static int
+body_is(const struct api_response *resp, const char *want)
+{
+	return resp->body != NULL && resp->body_len == strlen(want) &&
+	    memcmp(resp->body, want, resp->body_len) == 0;
+}
+
+static int
+body_has(const struct api_response *resp, const char *part)
+{
+	char buf[1024];
+	size_t n = resp->body_len < sizeof buf - 1 ? resp->body_len :
+	    sizeof buf - 1;
+
+	if (resp->body == NULL)
+		return 0;
+	memcpy(buf, resp->body, n);
+	buf[n] = '\0';
+	return strstr(buf, part) != NULL;
+}
+
+static void
+test_post_get(void)
+{
+	struct api_response r;
+
+	post("{\"message\":\"foo\"}", &r);
+	is_int(r.status, 201, "POST new message: 201");
+	is_str(r.location, "/messages/" FOO_HEX, "... Location names it");
+	ok(body_is(&r, "{\"digest\":\"" FOO_HEX "\"}"), "... body has the digest");
+	ok(r.content_type && strcmp(r.content_type, "application/json") == 0,
+	    "... JSON content type");
+	api_response_free(&r);
+	post("{ \"message\" : \"foo\", \"extra\": [1, {\"x\": null}] }", &r);
+	is_int(r.status, 200, "POST existing message (extra member ignored): 200");
+	is_str(r.location, "", "... no Location");
+	api_response_free(&r);
+	run("GET", "/messages/" FOO_HEX, NULL, NULL, 0, &r);
+	is_int(r.status, 200, "GET stored digest: 200");
+	ok(body_is(&r, "{\"message\":\"foo\"}"), "... body is the message");
+	api_response_free(&r);
+	run("GET", "/messages/2C26B46B68FFC68FF99B453C1D30413413422D706483BFA0F98A5E886266E7AE?x=1",
+	    NULL, NULL, 0, &r);
+	is_int(r.status, 200, "GET uppercase digest with a query: 200");
+	api_response_free(&r);
+	run("GET", "/messages/" "0000000000000000000000000000000000000000000000000000000000000000",
+	    NULL, NULL, 0, &r);
+	is_int(r.status, 404, "GET unknown digest: 404");
+	ok(body_is(&r, "{\"err_msg\":\"Message not found\"}"), "... err_msg");
+	api_response_free(&r);
+	run("GET", "/messages/abc", NULL, NULL, 0, &r);
+	is_int(r.status, 404, "GET malformed digest: 404");
+	ok(body_has(&r, "64 hexadecimal characters"), "... says what a digest is");
+	api_response_free(&r);
+}
+
+/* Escapes decode to UTF-8 before hashing; \u0000 round-trips. */
+static void
+test_escapes(void)
+{
+	static const struct {
+		const char *json, *hex, *back;
+	} cases[] = {
+		{ "{\"message\":\"\\u00e9\"}",
+		  "4a99557e4033c3539de2eb65472017cad5f9557f7a0625a09f1c3f6e2ba69c4c",
+		  "{\"message\":\"\xc3\xa9\"}" },
+		{ "{\"message\":\"\\ud83d\\ude00\"}",
+		  "f0443a342c5ef54783a111b51ba56c938e474c32324d90c3a60c9c8e3a37e2d9",
+		  "{\"message\":\"\xf0\x9f\x98\x80\"}" },
+		{ "{\"message\":\"a\\u0000b\"}",
+		  "59b271ae1bbcb1d31d41929817f4b16fb439eb4f31520b5ad1d5ce98920a7138",
+		  "{\"message\":\"a\\u0000b\"}" },
+		{ "{\"message\":\"\\\\u0000\"}",	/* backslash, then "u0000" */
+		  "2e95646f9143563ea4001fc70363b38f783bb95581e63f590d779ac31b87879a",
+		  "{\"message\":\"\\\\u0000\"}" },
+		{ "{\"message\":\"\"}",
+		  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+		  "{\"message\":\"\"}" },
+	};
+	struct api_response r;
+	char want[128], target[128];
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		post(cases[i].json, &r);
+		snprintf(want, sizeof want, "{\"digest\":\"%s\"}", cases[i].hex);
+		ok(r.status / 100 == 2 && body_is(&r, want),
+		    "escape case %zu: digest of the decoded bytes", i);
+		api_response_free(&r);
+		snprintf(target, sizeof target, "/messages/%s", cases[i].hex);
+		run("GET", target, NULL, NULL, 0, &r);
+		ok(r.status == 200 && body_is(&r, cases[i].back),
+		    "escape case %zu: GET returns it, escaped as JSON", i);
+		api_response_free(&r);
+	}
+}
+
+static void
+test_rejects(void)
+{
+	static const struct {
+		const char *body;
+		size_t len;
+		const char *why;
+	} cases[] = {
+		{ "", 0, "empty body" },
+		{ "{\"message\":\"a\"}xyz", 18, "trailing garbage" },
+		{ "{\"message\":\"a\"}\0x", 17, "raw NUL after the object" },
+		{ "[\"message\"]", 11, "array at top level" },
+		{ "\"message\"", 9, "string at top level" },
+		{ "{\"msg\":\"a\"}", 11, "no message member" },
+		{ "{\"Message\":\"a\"}", 15, "member names are case-sensitive" },
+		{ "{\"message\":\"a\",\"message\":\"b\"}", 29, "duplicate message" },
+		{ "{\"message\":1}", 13, "number message" },
+		{ "{\"message\":null}", 16, "null message" },
+		{ "{\"message\":\"a\nb\"}", 17, "raw newline in a string" },
+		{ "{\"message\":\"a\tb\"}", 17, "raw tab in a string" },
+		{ "{\x01\"message\":\"a\"}", 16, "raw control byte outside strings" },
+		{ "{\"message\":\"\xff\xfe\"}", 16, "invalid UTF-8" },
+		{ "{\"message\":\"\xc0\xaf\"}", 16, "overlong UTF-8" },
+		{ "{\"message\":\"\xed\xa0\x80\"}", 17, "UTF-8-encoded surrogate" },
+		{ "{\"message\":\"\\ud800\"}", 20, "lone high surrogate escape" },
+		{ "{\"message\":\"\\udc00\"}", 20, "lone low surrogate escape" },
+		{ "\xef\xbb\xbf{\"message\":\"a\"}", 18, "byte order mark" },
+		{ "{'message':'a'}", 15, "single quotes" },
+		{ "{\"message\":\"a\",}", 16, "trailing comma" },
+		{ "{\"message\":\"\\x41\"}", 18, "invalid escape" },
+	};
+	struct api_response r;
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		run("POST", "/messages", NULL, cases[i].body, cases[i].len, &r);
+		ok(r.status == 400 && body_has(&r, "\"err_msg\":"),
+		    "400 + err_msg: %s", cases[i].why);
+		if (r.status != 400)
+			diag("got %d", r.status);
+		api_response_free(&r);
+	}
+}
+
+static void
+test_limit(void)
+{
+	struct api_response r;
+	size_t saved = ctx.max_message;
+
+	ctx.max_message = 8;
+	post("{\"message\":\"12345678\"}", &r);
+	ok(r.status / 100 == 2, "message of exactly the limit: stored");
+	api_response_free(&r);
+	post("{\"message\":\"123456789\"}", &r);
+	ok(r.status == 413 && body_has(&r, "8 bytes"),
+	    "message over the limit: 413 naming the limit");
+	api_response_free(&r);
+	ctx.max_message = saved;
+}
+
+/* Messages stored by the CLI may be any bytes. */
+static void
+test_binary_and_accept(void)
+{
+	static const char bin[] = "\xff\xfe\x00\x01";
+	unsigned char d[DIGEST_LEN];
+	char hex[DIGEST_HEX_LEN + 1], target[128];
+	struct api_response r;
+	struct mh_err err;
+	bool created;
+
+	digest_sha256(bin, 4, d, &err);
+	digest_to_hex(d, hex);
+	run("GET", "/healthz", NULL, NULL, 0, &r);	/* opens the store */
+	api_response_free(&r);
+	ok(store_put(ctx.store, d, bin, 4, &created, &err) == MH_OK,
+	    "store a non-UTF-8 message directly");
+	snprintf(target, sizeof target, "/messages/%s", hex);
+	run("GET", target, NULL, NULL, 0, &r);
+	ok(r.status == 406 && body_has(&r, "application/octet-stream"),
+	    "JSON GET of a non-UTF-8 message: 406 pointing to octet-stream");
+	api_response_free(&r);
+	run("GET", target, "Accept: text/html, application/octet-stream;q=0.5",
+	    NULL, 0, &r);
+	ok(r.status == 200 && r.body_len == 4 && memcmp(r.body, bin, 4) == 0 &&
+	    strcmp(r.content_type, "application/octet-stream") == 0,
+	    "octet-stream GET returns the raw bytes");
+	api_response_free(&r);
+	run("GET", target, "Accept: application/octet-stream; q=0", NULL, 0, &r);
+	is_int(r.status, 406, "q=0 means not acceptable: JSON, so 406");
+	api_response_free(&r);
+}
+
+static void
+test_routes(void)
+{
+	static const struct {
+		const char *method, *target;
+		int status;
+		const char *allow;
+	} cases[] = {
+		{ "GET", "/healthz", 200, NULL },
+		{ "HEAD", "/healthz", 200, NULL },
+		{ "OPTIONS", "/messages", 204, "POST, OPTIONS" },
+		{ "OPTIONS", "/messages/" FOO_HEX, 204, "GET, HEAD, OPTIONS" },
+		{ "OPTIONS", "*", 204, "GET, HEAD, POST, OPTIONS" },
+		{ "GET", "/messages", 405, "POST, OPTIONS" },
+		{ "PUT", "/messages", 405, "POST, OPTIONS" },
+		{ "DELETE", "/messages/" FOO_HEX, 405, "GET, HEAD, OPTIONS" },
+		{ "POST", "/messages/" FOO_HEX, 405, "GET, HEAD, OPTIONS" },
+		{ "POST", "/healthz", 405, "GET, HEAD, OPTIONS" },
+		{ "GET", "/", 404, NULL },
+		{ "GET", "/messages/" FOO_HEX "/", 404, NULL },
+		{ "GET", "/other", 404, NULL },
+		{ "HEAD", "/messages/" FOO_HEX, 200, NULL },
+	};
+	struct api_response r;
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		run(cases[i].method, cases[i].target, NULL, NULL, 0, &r);
+		ok(r.status == cases[i].status && (cases[i].allow == NULL ?
+		    r.allow == NULL : r.allow && !strcmp(r.allow, cases[i].allow)),
+		    "%s %s: %d", cases[i].method, cases[i].target,
+		    cases[i].status);
+		if (r.status >= 400)
+			ok(body_has(&r, "\"err_msg\":"), "... with an err_msg");
+		api_response_free(&r);
+	}
+}
+
+/* RFC 8259 §7: quotation mark, reverse solidus and controls are escaped. */
+static void
+test_output_escaping(void)
+{
+	static const char msg[] = "a\"b\\c\n\x1f\x7f\xc3\xa9";
+	unsigned char d[DIGEST_LEN];
+	char hex[DIGEST_HEX_LEN + 1], target[128];
+	struct api_response r;
+	struct mh_err err;
+	bool created;
+
+	digest_sha256(msg, sizeof msg - 1, d, &err);
+	digest_to_hex(d, hex);
+	store_put(ctx.store, d, msg, sizeof msg - 1, &created, &err);
+	snprintf(target, sizeof target, "/messages/%s", hex);
+	run("GET", target, NULL, NULL, 0, &r);
+	ok(r.status == 200 &&
+	    body_is(&r, "{\"message\":\"a\\\"b\\\\c\\u000a\\u001f\x7f\xc3\xa9\"}"),
+	    "output escapes quote, backslash and controls, keeps DEL and UTF-8");
+	api_response_free(&r);
+}
+
+int
+main(void)
+{
+	char dir[256], cmd[300];
+
+	if (mkdtemp(root) == NULL)
+		return 1;
+	snprintf(dir, sizeof dir, "%s/store", root);
+	ctx.db_dir = dir;
+	ctx.max_message = 4 * 1024 * 1024;
+	test_post_get();
+	test_escapes();
+	test_rejects();
+	test_limit();
+	test_binary_and_accept();
+	test_routes();
+	test_output_escaping();
+	api_close(&ctx);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+	if (system(cmd) != 0)
+		diag("could not remove %s", root);
+	return done_testing();
+}
