@@ -72,13 +72,14 @@ static volatile sig_atomic_t terminating;
 
 /* One connection. */
 struct conn {
-	char		*buf;		/* received bytes not yet consumed */
-	size_t		 len, cap;
+	char		*buf;		/* received bytes; buf[off..len) unconsumed */
+	size_t		 off, len, cap;
 	sigset_t	 wait_mask;	/* signals deliverable while waiting */
 	struct api_ctx	 api;
 	struct http_limits lim;
 	size_t		 body_limit;
 	bool		 log;		/* stderr is not the client's socket */
+	int64_t		 log_flushed;	/* io_now_ms() of the last log flush */
 	char		 peer[INET6_ADDRSTRLEN + 8];
 	long		 requests;
 };
@@ -217,6 +218,11 @@ fill(struct conn *c, size_t max)
 	char *nbuf;
 	ssize_t n;
 
+	if (c->off > 0 && c->cap - c->len < MH_IO_CHUNK) {
+		memmove(c->buf, c->buf + c->off, c->len - c->off);
+		c->len -= c->off;
+		c->off = 0;
+	}
 	if (c->cap - c->len < MH_IO_CHUNK && c->cap < max) {
 		want = c->cap ? c->cap * 2 : MH_IO_CHUNK;
 		if (want > max)
@@ -236,12 +242,29 @@ fill(struct conn *c, size_t max)
 	return n;
 }
 
+/* Access log lines are buffered and written at most about once a second
+ * under load (nginx's access_log buffer/flush), at once when idle. */
+static void
+log_flush(struct conn *c, bool force)
+{
+	int64_t now;
+
+	if (!c->log)
+		return;
+	now = io_now_ms();
+	if (force || now - c->log_flushed >= 1000) {
+		fflush(stderr);
+		c->log_flushed = now;
+	}
+}
+
 /* Waits for input until `deadline`; SIGTERM is noted, not fatal. */
 static enum io_wait
 wait_input(struct conn *c, int64_t deadline)
 {
 	enum io_wait w;
 
+	log_flush(c, false);
 	while ((w = io_wait_readable(0, deadline, &c->wait_mask)) == IO_SIGNAL)
 		if (terminating)
 			return IO_SIGNAL;
@@ -261,7 +284,7 @@ read_head(struct conn *c, struct http_request *req, size_t *head_len,
 	int64_t deadline;
 	ssize_t n;
 
-	if (c->len == 0) {
+	if (c->len == c->off) {
 		if (terminating ||
 		    wait_input(c, io_now_ms() + opt.idle_ms) != IO_READY ||
 		    fill(c, max) <= 0)
@@ -269,7 +292,8 @@ read_head(struct conn *c, struct http_request *req, size_t *head_len,
 	}
 	deadline = io_now_ms() + opt.header_ms;
 	for (;;) {
-		n = http_parse_request(c->buf, c->len, &c->lim, req, herr);
+		n = http_parse_request(c->buf + c->off, c->len - c->off, &c->lim,
+		    req, herr);
 		if (n > 0) {
 			*head_len = (size_t)n;
 			return RD_OK;
@@ -323,7 +347,7 @@ static ssize_t
 body_take(struct conn *c, size_t *from, struct body *b, size_t want,
     int64_t deadline)
 {
-	size_t avail = c->len - *from;
+	size_t avail = c->len - *from;	/* *from indexes c->buf */
 	ssize_t n;
 
 	if (!body_reserve(b, want))
@@ -539,10 +563,11 @@ read_body(struct conn *c, const struct http_request *req, size_t *from,
 
 /* Drops the consumed bytes of c->buf and appends the carried-over ones. */
 static bool
-conn_advance(struct conn *c, size_t consumed, const struct body *carry)
+conn_advance(struct conn *c, size_t consumed_to, const struct body *carry)
 {
-	memmove(c->buf, c->buf + consumed, c->len - consumed);
-	c->len -= consumed;
+	c->off = consumed_to;
+	if (c->off == c->len)
+		c->off = c->len = 0;
 	if (carry->len == 0)
 		return true;
 	if (c->len + carry->len > c->cap) {
@@ -580,7 +605,7 @@ serve_one(struct conn *c)
 	if (rd != RD_OK)
 		return false;
 
-	from = head_len;
+	from = c->off + head_len;
 	if (api_wants_body(&req) && !req.chunked && !req.has_content_length) {
 		/* RFC 9110 §15.5.12: no body was sent, so the stream is intact. */
 		api_error(&resp, 411, "a POST needs a Content-Length or "
@@ -631,12 +656,15 @@ serve_exec(const struct globals *g, int argc, char **argv, struct mh_err *err)
 	c.body_limit = api_body_limit(g->max_message);
 	http_limits_default(&c.lim);
 	c.log = stderr_is_private();
+	if (c.log)
+		setvbuf(stderr, NULL, _IOFBF, 16384);
 	peer_name(c.peer, sizeof c.peer);
 	signals_setup(&c);
 	io_bound_writes(1, opt.write_ms < 1000 ? opt.write_ms : 1000);
 
 	while (serve_one(&c))
 		;
+	log_flush(&c, true);
 	api_close(&c.api);
 	free(c.buf);
 	return MH_OK;

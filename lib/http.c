@@ -314,7 +314,7 @@ scan_version(struct parser *p, struct reqline *rl, size_t i, size_t end)
 		if (i == end)
 			return ran_out(p, i, p->lim.request_line_max, 414,
 			    "request-line too long");
-		c = p->buf[i];
+		c = (unsigned char)p->buf[i];
 		if (*f == '#' ? !is_digit(c) : c != *f)
 			return fail(p, 400, "malformed HTTP-version");
 	}
@@ -665,7 +665,7 @@ apply_field(struct parser *p, const struct http_header *h)
 static const char *
 field_name_error(const struct parser *p, size_t stop)
 {
-	unsigned char	c = p->buf[stop];
+	unsigned char	c = (unsigned char)p->buf[stop];
 
 	/* RFC 9112 §5.2 (obs-fold), §2.2 (whitespace after the start-line). */
 	if (stop == p->pos && is_ws(c))
@@ -768,7 +768,8 @@ parse_headers(struct parser *p)
 		if (c == '\r')
 			break;
 		/* RFC 6585 §5: 431, as soon as one field too many starts. */
-		if (c != '\n' && p->req->header_count == p->lim.header_count_max)
+		if (c != '\n' &&
+		    p->req->header_count == p->lim.header_count_max)
 			return fail(p, 431, "too many header fields");
 		if ((rv = parse_field_line(p)) != 0)
 			return rv;

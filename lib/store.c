@@ -13,7 +13,7 @@
  *  - synchronous commits (never DB_TXN_NOSYNC): a put returns only once the
  *    commit is durable;
  *  - SIGTERM/SIGINT/SIGHUP are blocked from open to close and an alarm()
- *    watchdog runs during each call: Debian's libdb uses non-robust pthread
+ *    watchdog guards each call (see watchdog_arm): Debian's libdb uses non-robust pthread
  *    mutexes, so a process must never die inside libdb, and one that waits
  *    on a dead process's mutex would otherwise wait for ever (§A3).
  */
@@ -91,17 +91,54 @@ signals_defer(sigset_t *saved)
 	sigprocmask(SIG_BLOCK, &set, saved);
 }
 
-/* The watchdog's SIGALRM keeps its default action: it kills the process. */
+/*
+ * The watchdog.  alarm(2) costs a timer reprogramming in the kernel (it was
+ * a sixth of serve's CPU per keep-alive request), so it is armed lazily:
+ * only when less than half of MH_STORE_WATCHDOG_SEC is left, and never
+ * disarmed.  The SIGALRM handler tells the cases apart: inside the store it
+ * kills the process (the last resort: a hang on a dead process's mutex);
+ * outside, the alarm is stale and ignored.  A hang is thus ended within
+ * MH_STORE_WATCHDOG_SEC/2 .. MH_STORE_WATCHDOG_SEC seconds.
+ */
+static volatile sig_atomic_t watchdog_inside;
+static time_t watchdog_deadline;	/* CLOCK_MONOTONIC seconds; 0: unset */
+
+static void
+watchdog_fire(int sig)
+{
+	if (!watchdog_inside)
+		return;
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 static void
 watchdog_arm(void)
 {
-	alarm(MH_STORE_WATCHDOG_SEC);
+	static bool installed;
+	struct sigaction sa;
+	struct timespec now;
+
+	if (!installed) {
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = watchdog_fire;
+		sa.sa_flags = SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGALRM, &sa, NULL);
+		installed = true;
+	}
+	watchdog_inside = 1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (watchdog_deadline - now.tv_sec < MH_STORE_WATCHDOG_SEC / 2) {
+		alarm(MH_STORE_WATCHDOG_SEC);
+		watchdog_deadline = now.tv_sec + MH_STORE_WATCHDOG_SEC;
+	}
 }
 
 static void
 watchdog_disarm(void)
 {
-	alarm(0);
+	watchdog_inside = 0;
 }
 
 static void

@@ -6,7 +6,8 @@
  * Keys are raw 32-byte digests, values the message bytes.  From store_open
  * to store_close the process defers SIGTERM, SIGINT and SIGHUP (they are
  * blocked, not lost), and every store call runs under an alarm() watchdog:
- * a process must never die inside libdb, nor hang there for ever.
+ * a process must never die inside libdb, nor hang there for ever.  The
+ * store installs a SIGALRM handler for that; callers must not use alarm().
  */
 #ifndef MH_STORE_H
 #define MH_STORE_H

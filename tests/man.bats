@@ -73,3 +73,20 @@ long_options() {
 	assert_success
 	assert_line --index 0 "msghash $MSGHASH_VERSION"
 }
+
+@test "man: README names every command and every option of --help" {
+	readme="$MSGHASH_TEST_SRCDIR/README.md"
+	run "$MSGHASH" --help
+	commands=$(sed -n '/^Commands:/,/^$/p' <<<"$output" | awk 'NF && !/:$/ {print $1}')
+	opts=$(long_options <<<"$output")
+	for c in $commands; do
+		grep -qE "msghash (\[[^]]*\] )*$c" "$readme" ||
+		    fail "command '$c' not in README usage"
+		run "$MSGHASH" "$c" --help
+		opts="$opts $(long_options <<<"$output")"
+	done
+	for o in $opts; do
+		case $o in --help|--version) continue ;; esac
+		grep -qF -- "$o" "$readme" || fail "option '$o' not in README"
+	done
+}

@@ -23,12 +23,14 @@
 #include "limits.h"
 #include "tap.h"
 
-#define D	"2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
+#define D	"2c26b46b68ffc68ff99b453c1d304134" \
+		"13422d706483bfa0f98a5e886266e7ae"
 #define J	"{\"message\":\"foo\"}"
 #define H	"Host: a\r\n"
 #define GETD	"GET /messages/" D
 #define R	"GET / HTTP/1.1\r\n"
-#define PH	"POST /messages HTTP/1.1\r\n" H "Content-Type: application/json\r\n"
+#define PH	"POST /messages HTTP/1.1\r\n" H \
+		"Content-Type: application/json\r\n"
 #define P(h)	PH h "\r\n"
 
 /* Input bytes with their length, so that NUL bytes are part of them. */
@@ -236,7 +238,8 @@ static const struct pcase pcases[] = {
 	  UPTO(GETD " HTTP/1.1\r\n\r\n") },
 	{ "33 two Host fields", BAD(GETD " HTTP/1.1\r\n" H H "\r\n", 400),
 	  UPTO(GETD " HTTP/1.1\r\n" H H) },
-	{ "33+ two Host fields on 1.0", BAD(GETD " HTTP/1.0\r\n" H H "\r\n", 400),
+	{ "33+ two Host fields on 1.0",
+	  BAD(GETD " HTTP/1.0\r\n" H H "\r\n", 400),
 	  UPTO(GETD " HTTP/1.0\r\n" H H) },
 	{ "34 Host: a b", BAD(R "Host: a b\r\n\r\n", 400),
 	  UPTO(R "Host: a b\r\n") },
@@ -400,7 +403,8 @@ static const struct pcase pcases[] = {
 	  .method = HTTP_POST, .minor = 1, .path = "/messages", .query = "",
 	  .ka = true, .has_cl = true, .cl = UINT64_MAX - 1, .nhdr = 3 },
 	{ "68+ Content-Length of 40 digits",
-	  WHOLE(P("Content-Length: 9999999999999999999999999999999999999999\r\n")),
+	  WHOLE(P("Content-Length: 99999999999999999999"
+	  "99999999999999999999\r\n")),
 	  .method = HTTP_POST, .minor = 1, .path = "/messages", .query = "",
 	  .ka = true, .has_cl = true, .cl = UINT64_MAX, .nhdr = 3 },
 	{ "69 Content-Length: 2097152",
@@ -432,14 +436,16 @@ static const struct pcase pcases[] = {
 	{ "76+ gzip and chunked in two fields",
 	  BAD(P("Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"),
 	  501),
-	  UPTO(P("Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n")) },
+	  UPTO(P("Transfer-Encoding: gzip\r\n"
+	  "Transfer-Encoding: chunked\r\n")) },
 	{ "77 chunked, chunked",
 	  BAD(P("Transfer-Encoding: chunked, chunked\r\n"), 400),
 	  UPTO(P("Transfer-Encoding: chunked, chunked\r\n")) },
 	{ "78 identity", BAD(P("Transfer-Encoding: identity\r\n"), 400),
 	  UPTO(P("Transfer-Encoding: identity\r\n")) },
 	{ "78 identity and Content-Length",
-	  BAD(P("Transfer-Encoding: identity\r\nContent-Length: 17\r\n") J, 400),
+	  BAD(P("Transfer-Encoding: identity\r\nContent-Length: 17\r\n") J,
+	  400),
 	  UPTO(P("Transfer-Encoding: identity\r\nContent-Length: 17\r\n")) },
 	{ "79 xchunked", BAD(P("Transfer-Encoding: xchunked\r\n"), 400),
 	  UPTO(P("Transfer-Encoding: xchunked\r\n")) },
@@ -458,7 +464,8 @@ static const struct pcase pcases[] = {
 	{ "80 chunked, then gzip in a second field",
 	  BAD(P("Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n"),
 	  400),
-	  UPTO(P("Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n")) },
+	  UPTO(P("Transfer-Encoding: chunked\r\n"
+	  "Transfer-Encoding: gzip\r\n")) },
 	{ "81 Transfer-Encoding on 1.0",
 	  BAD("POST /messages HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"
 	  "11\r\n" J "\r\n0\r\n\r\n", 400),
@@ -670,19 +677,29 @@ check_pcase(const struct pcase *c)
 static char	big[40 * 1024];
 
 static size_t
+put_bytes(size_t at, const char *s, int c, size_t n)
+{
+	if (n > sizeof big - at) {
+		fprintf(stderr, "test-http: big input too large\n");
+		exit(99);
+	}
+	if (s != NULL)
+		memcpy(big + at, s, n);
+	else
+		memset(big + at, c, n);
+	return at + n;
+}
+
+static size_t
 put(size_t at, const char *s)
 {
-	size_t	n = strlen(s);
-
-	memcpy(big + at, s, n);
-	return at + n;
+	return put_bytes(at, s, 0, strlen(s));
 }
 
 static size_t
 put_n(size_t at, int c, size_t n)
 {
-	memset(big + at, c, n);
-	return at + n;
+	return put_bytes(at, NULL, c, n);
 }
 
 static void
@@ -844,7 +861,7 @@ struct ccase {
 	size_t				 len;
 	const char			*body;	/* decoded so far */
 	size_t				 blen;
-	ssize_t				 want;	/* bytes after the body, or -1/-2 */
+	ssize_t				 want;	/* bytes left, or HTTP_PARSE_x */
 	int				 status;
 	const struct http_limits	*lim;
 };
