@@ -5,7 +5,8 @@
  * cJSON accepts raw control characters, trailing bytes after a NUL and
  * invalid UTF-8, and truncates strings at an escaped \u0000.  So we
  *  1. pre-scan the raw body: strict UTF-8, no byte-order mark, no control
- *     bytes outside JSON's whitespace, none unescaped inside strings;
+ *     bytes outside JSON's whitespace, none unescaped inside strings, valid
+ *     escapes and numbers (cJSON is lenient about both);
  *  2. replace every \u0000 escape by the byte 0xFF — a byte that valid UTF-8
  *     never contains, so it cannot collide — and let cJSON parse the rest,
  *     requiring the document to end exactly at the body's end;
@@ -111,12 +112,81 @@ utf8_valid(const unsigned char *s, size_t n)
 
 /* ---- request body: pre-scan, \u0000 substitution, cJSON ---- */
 
+static bool
+is_digit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool
+is_hex(unsigned char c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/*
+ * A JSON escape at s[0] == '\\' (RFC 8259 §7); returns its length or 0.
+ * cJSON turns a bad \u escape such as \u00g1 into an empty string instead
+ * of failing, so escapes are checked here.
+ */
+static size_t
+escape_len(const unsigned char *s, size_t n)
+{
+	size_t i;
+
+	if (n < 2)
+		return 0;
+	if (strchr("\"\\/bfnrt", s[1]) != NULL && s[1] != '\0')
+		return 2;
+	if (s[1] != 'u' || n < 6)
+		return 0;
+	for (i = 2; i < 6; i++)
+		if (!is_hex(s[i]))
+			return 0;
+	return 6;
+}
+
+/*
+ * A JSON number at s (RFC 8259 §6); returns its length or 0.  cJSON reads
+ * numbers with strtod and so accepts "0012", "1." or "+1".
+ */
+static size_t
+number_len(const unsigned char *s, size_t n)
+{
+	size_t i = 0, start;
+
+	if (i < n && s[i] == '-')
+		i++;
+	if (i < n && s[i] == '0')
+		i++;
+	else if (i < n && is_digit(s[i]))
+		while (i < n && is_digit(s[i]))
+			i++;
+	else
+		return 0;
+	if (i < n && s[i] == '.') {
+		for (start = ++i; i < n && is_digit(s[i]); i++)
+			;
+		if (i == start)
+			return 0;
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		if (++i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		for (start = i; i < n && is_digit(s[i]); i++)
+			;
+		if (i == start)
+			return 0;
+	}
+	return (i < n && is_digit(s[i])) ? 0 : i;	/* "0012": 0, then 0 */
+}
+
 /* Step 1 above; returns NULL if the body is acceptable, else the err_msg. */
 static const char *
 body_prescan(const unsigned char *s, size_t n)
 {
 	bool in_string = false;
-	size_t i;
+	size_t i, k;
 
 	if (n >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF)
 		return E_BOM;
@@ -126,14 +196,20 @@ body_prescan(const unsigned char *s, size_t n)
 		if (in_string) {
 			if (s[i] < 0x20)
 				return E_CONTROL;
-			if (s[i] == '\\')
-				i++;	/* the escaped byte can't end the string */
-			else if (s[i] == '"')
+			if (s[i] == '\\') {
+				if ((k = escape_len(s + i, n - i)) == 0)
+					return E_NOT_JSON;
+				i += k - 1;
+			} else if (s[i] == '"')
 				in_string = false;
 		} else if (s[i] == '"')
 			in_string = true;
-		else if (s[i] < 0x20 && s[i] != ' ' && s[i] != '\t' &&
-		    s[i] != '\n' && s[i] != '\r')
+		else if (s[i] == '-' || is_digit(s[i])) {
+			if ((k = number_len(s + i, n - i)) == 0)
+				return E_NOT_JSON;
+			i += k - 1;
+		} else if (s[i] < 0x20 && s[i] != '\t' && s[i] != '\n' &&
+		    s[i] != '\r')
 			return E_CONTROL;
 	}
 	return NULL;

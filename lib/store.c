@@ -297,20 +297,18 @@ store_msgcall(const DB_ENV *env, const char *msg)
 	(void)msg;
 }
 
-/* Error text for a libdb return code, with the callback's detail if any. */
+/* Error text for a libdb return code, preferring the callback's detail. */
 static enum mh_status
 db_fail(struct store *st, struct mh_err *err, const char *what, int ret)
 {
-	enum mh_status status = MH_STORE;
+	enum mh_status status = ret == ENOMEM ? MH_SYSTEM : MH_STORE;
+	const char *detail = st->dberr;
 
-	if (ret == ENOMEM)
-		status = MH_SYSTEM;
-	if (st->dberr[0] != '\0')
-		mh_errf(err, status, "%s store '%s': %s (%s)", what, st->dir,
-		    db_strerror(ret), st->dberr);
-	else
-		mh_errf(err, status, "%s store '%s': %s", what, st->dir,
-		    db_strerror(ret));
+	/* "BDB0210 /x/messages.db: metadata page checksum error": drop the id. */
+	if (strncmp(detail, "BDB", 3) == 0 && strchr(detail, ' ') != NULL)
+		detail = strchr(detail, ' ') + 1;
+	mh_errf(err, status, "%s store '%s': %s", what, st->dir,
+	    detail[0] != '\0' ? detail : db_strerror(ret));
 	st->dberr[0] = '\0';
 	return status;
 }
@@ -436,12 +434,40 @@ store_open(struct store **out, const char *dir, int flags, struct mh_err *err)
 	return MH_OK;
 }
 
+/*
+ * Whether key is stored, reading none of its bytes (a partial get of
+ * length 0).  Storing a known message is common (clients retry, POSTs are
+ * idempotent); this answers it under a shared read lock, where the put's
+ * transaction would take the page's write lock and serialise every
+ * process posting the same message.
+ */
+static int
+exists_once(struct store *st, DBT *key, bool *exists)
+{
+	DBT none;
+	int ret;
+
+	memset(&none, 0, sizeof none);
+	none.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
+	ret = st->db->get(st->db, NULL, key, &none, 0);
+	*exists = ret == 0;
+	return ret == DB_NOTFOUND ? 0 : ret;
+}
+
 /* One attempt: a transaction around a DB_NOOVERWRITE put. */
 static int
 put_once(struct store *st, DBT *key, DBT *data, bool *created)
 {
 	DB_TXN *txn;
+	bool exists;
 	int ret;
+
+	if ((ret = exists_once(st, key, &exists)) != 0)
+		return ret;
+	if (exists) {
+		*created = false;
+		return 0;
+	}
 
 	if ((ret = st->env->txn_begin(st->env, NULL, &txn, 0)) != 0)
 		return ret;

@@ -270,7 +270,10 @@ expect_row() {
 		fi
 	fi
 	if [[ -n $problem ]]; then
-		ROW_FAILURES+=("request $(printf %q "$fmt") ${*:+(serve $*)}: $problem")
+		local shown
+		shown=$(printf %q "$fmt")
+		((${#shown} <= 160)) || shown="${shown:0:120}...(${#fmt} bytes of format)...${shown: -30}"
+		ROW_FAILURES+=("request $shown ${SERVE_GLOBAL[*]:+(${SERVE_GLOBAL[*]})}${*:+(serve $*)}: $problem")
 	fi
 }
 

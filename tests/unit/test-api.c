@@ -82,7 +82,7 @@ test_post_get(void)
 	ok(r.content_type && strcmp(r.content_type, "application/json") == 0,
 	    "... JSON content type");
 	api_response_free(&r);
-	post("{ \"message\" : \"foo\", \"extra\": [1, {\"x\": null}] }", &r);
+	post("{ \"message\" : \"foo\", \"extra\": [1, -0.5e+10, 0, {\"x\": null}] }", &r);
 	is_int(r.status, 200, "POST existing message (extra member ignored): 200");
 	is_str(r.location, "", "... no Location");
 	api_response_free(&r);
@@ -176,6 +176,13 @@ test_rejects(void)
 		{ "{'message':'a'}", 15, "single quotes" },
 		{ "{\"message\":\"a\",}", 16, "trailing comma" },
 		{ "{\"message\":\"\\x41\"}", 18, "invalid escape" },
+		{ "{\"message\":\"\\u00g1\"}", 20, "bad hex in a \\u escape" },
+		{ "{\"message\":\"\\u00\"}", 17, "short \\u escape" },
+		{ "{\"message\":\"x\",\"n\":0012}", 24, "leading zeros" },
+		{ "{\"message\":\"x\",\"n\":1.}", 22, "no digit after the point" },
+		{ "{\"message\":\"x\",\"n\":+1}", 22, "plus sign" },
+		{ "{\"message\":\"x\",\"n\":-}", 21, "lone minus" },
+		{ "{\"message\":\"x\",\"n\":1e}", 22, "empty exponent" },
 	};
 	struct api_response r;
 	size_t i;

@@ -1,0 +1,249 @@
+#!/usr/bin/env bats
+# msghash serve behind systemd-socket-activate (one serve process per TCP
+# connection, like msghash.socket with Accept=yes), driven by curl.
+# Expected digests come from sha256sum and the specification's example.
+
+bats_require_minimum_version 1.5.0
+
+load helper
+load serve-helper
+
+setup() {
+	common_setup
+	D=$(sha256_of_string foo)
+}
+
+teardown() {
+	stop_socket_server
+	common_teardown
+}
+
+# get_message DIGEST OUT [curl args...]: GET /messages/DIGEST; prints the status code
+curl_get() {
+	local d=$1 out=$2
+	shift 2
+	curl -sS --max-time 20 -o "$out" -w '%{http_code}' "$@" "$BASE_URL/messages/$d" 2>/dev/null || true
+}
+
+@test "the curl example: POST {\"message\": \"foo\"} -> {\"digest\":\"2c26b4...e7ae\"}, GET returns it" {
+	start_socket_server
+	run -0 curl -sS --max-time 20 -X POST -H "Content-Type: application/json" -d '{"message": "foo"}' "http://127.0.0.1:$PORT/messages"
+	assert_output '{"digest":"2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"}'
+	assert_output "{\"digest\":\"$D\"}"
+	# created the first time, 200 the second time
+	run -0 curl -sS --max-time 20 -o /dev/null -w '%{http_code}' -H "Content-Type: application/json" -d '{"message": "foo"}' "$BASE_URL/messages"
+	assert_output 200
+	run -0 curl -sS --max-time 20 "$BASE_URL/messages/$D"
+	assert_output '{"message":"foo"}'
+	run -0 curl -sS --max-time 20 -o /dev/null -w '%{http_code}' "$BASE_URL/messages/${D^^}"
+	assert_output 200
+	run -0 curl -sS --max-time 20 "$BASE_URL/healthz"
+	assert_output '{"status":"ok"}'
+}
+
+@test "POST answers 201 with Location, GET of an unknown digest 404" {
+	start_socket_server
+	run -0 curl -sS --max-time 20 -D "$BATS_TEST_TMPDIR/h" -o "$BATS_TEST_TMPDIR/b" -w '%{http_code}' \
+		--data-binary '{"message":"socket"}' "$BASE_URL/messages"
+	assert_output 201
+	local d
+	d=$(sha256_of_string socket)
+	grep -qx "Location: /messages/$d"$'\r' "$BATS_TEST_TMPDIR/h" || fail "no Location: $(cat -v "$BATS_TEST_TMPDIR/h")"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/b")" "{\"digest\":\"$d\"}"
+	run -0 curl_get 0000000000000000000000000000000000000000000000000000000000000000 "$BATS_TEST_TMPDIR/b"
+	assert_output 404
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/b")" '{"err_msg":"Message not found"}'
+}
+
+@test "a 2 MiB message (Expect: 100-continue) comes back byte-identical" {
+	start_socket_server
+	local msg=$BATS_TEST_TMPDIR/msg body=$BATS_TEST_TMPDIR/body
+	head -c 1600000 /dev/urandom | base64 -w0 | head -c 2097152 >"$msg"
+	[[ $(stat -c %s "$msg") -eq 2097152 ]] || fail "could not build the message"
+	{
+		printf '{"message":"'
+		cat "$msg"
+		printf '"}'
+	} >"$body"
+	local d
+	d=$(sha256_of_file "$msg")
+	run -0 curl -sS --max-time 60 -D "$BATS_TEST_TMPDIR/h" -o "$BATS_TEST_TMPDIR/b" -w '%{http_code}' \
+		-H 'Content-Type: application/json' -H 'Expect: 100-continue' --data-binary "@$body" "$BASE_URL/messages"
+	assert_output 201
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/b")" "{\"digest\":\"$d\"}"
+	grep -q '^HTTP/1.1 100 Continue' "$BATS_TEST_TMPDIR/h" || fail "no 100 Continue: $(cat -v "$BATS_TEST_TMPDIR/h")"
+	# JSON GET: {"message":"<msg>"} is exactly the uploaded body
+	run -0 curl_get "$d" "$BATS_TEST_TMPDIR/got.json" --max-time 60
+	assert_output 200
+	cmp "$BATS_TEST_TMPDIR/got.json" "$body"
+	run -0 curl_get "$d" "$BATS_TEST_TMPDIR/got.raw" --max-time 60 -H 'Accept: application/octet-stream'
+	assert_output 200
+	cmp "$BATS_TEST_TMPDIR/got.raw" "$msg"
+}
+
+@test "a chunked upload (Transfer-Encoding: chunked) of a UTF-8 message" {
+	start_socket_server
+	local msg=$BATS_TEST_TMPDIR/msg body=$BATS_TEST_TMPDIR/body i
+	for i in {1..3000}; do printf 'ligne %d: caf\303\251 \342\202\254 \360\237\230\200 ' "$i"; done >"$msg"
+	{
+		printf '{"message":"'
+		cat "$msg"
+		printf '"}'
+	} >"$body"
+	run -0 curl -sS --max-time 60 -o "$BATS_TEST_TMPDIR/b" -w '%{http_code}' \
+		-H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary "@$body" "$BASE_URL/messages"
+	assert_output 201
+	local d
+	d=$(sha256_of_file "$msg")
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/b")" "{\"digest\":\"$d\"}"
+	run -0 curl_get "$d" "$BATS_TEST_TMPDIR/got" -H 'Accept: application/octet-stream'
+	assert_output 200
+	cmp "$BATS_TEST_TMPDIR/got" "$msg"
+	run -0 curl_get "$d" "$BATS_TEST_TMPDIR/got.json"
+	cmp "$BATS_TEST_TMPDIR/got.json" "$body"
+}
+
+@test "two requests on one connection (curl reuses it: num_connects 1 then 0)" {
+	start_socket_server
+	run -0 curl -sS --max-time 20 -o /dev/null -d '{"message":"foo"}' "$BASE_URL/messages"
+	run -0 curl -sS --max-time 20 -w '\n%{http_code} %{num_connects}\n' \
+		"$BASE_URL/healthz" "$BASE_URL/messages/$D"
+	assert_equal "${lines[0]}" '{"status":"ok"}'
+	assert_equal "${lines[1]}" '200 1'
+	assert_equal "${lines[2]}" '{"message":"foo"}'
+	assert_equal "${lines[3]}" '200 0'
+}
+
+@test "HTTP/1.0 (curl -0): POST and GET work" {
+	start_socket_server
+	run -0 curl -0 -sS --max-time 20 -d '{"message":"one point oh"}' "$BASE_URL/messages"
+	assert_output "{\"digest\":\"$(sha256_of_string 'one point oh')\"}"
+	run -0 curl -0 -sS --max-time 20 -i "$BASE_URL/messages/$(sha256_of_string 'one point oh')"
+	assert_line --index 0 --regexp '^HTTP/1\.1 200 OK'
+	assert_line --index $((${#lines[@]} - 1)) '{"message":"one point oh"}'
+}
+
+@test "32 concurrent clients POST and GET distinct messages; every answer matches sha256sum" {
+	start_socket_server
+	local c pids=() dir=$BATS_TEST_TMPDIR/clients
+	mkdir -p "$dir"
+	for c in {1..32}; do
+		(
+			for i in {1..5}; do
+				m="client $c message $i"
+				d=$(printf %s "$m" | sha256sum | cut -c1-64)
+				code=$(curl -sS --max-time 20 -o "$dir/$c.$i.post" -w '%{http_code}' \
+					-d "{\"message\":\"$m\"}" "$BASE_URL/messages" 2>>"$dir/$c.err")
+				[[ $code == 201 && $(cat "$dir/$c.$i.post") == "{\"digest\":\"$d\"}" ]] ||
+					echo "POST '$m': $code $(cat "$dir/$c.$i.post" 2>/dev/null)" >>"$dir/$c.fail"
+				# read another client's message too (it may not exist yet: 200 or 404)
+				o=$(((c % 32) + 1))
+				od=$(printf %s "client $o message $i" | sha256sum | cut -c1-64)
+				code=$(curl -sS --max-time 20 -o "$dir/$c.$i.other" -w '%{http_code}' \
+					"$BASE_URL/messages/$od" 2>>"$dir/$c.err")
+				if [[ $code == 200 ]]; then
+					[[ $(cat "$dir/$c.$i.other") == "{\"message\":\"client $o message $i\"}" ]] ||
+						echo "GET other: wrong body $(cat "$dir/$c.$i.other")" >>"$dir/$c.fail"
+				elif [[ $code != 404 ]]; then
+					echo "GET other: $code" >>"$dir/$c.fail"
+				fi
+				code=$(curl -sS --max-time 20 -o "$dir/$c.$i.get" -w '%{http_code}' \
+					"$BASE_URL/messages/$d" 2>>"$dir/$c.err")
+				[[ $code == 200 && $(cat "$dir/$c.$i.get") == "{\"message\":\"$m\"}" ]] ||
+					echo "GET '$m': $code $(cat "$dir/$c.$i.get" 2>/dev/null)" >>"$dir/$c.fail"
+			done
+		) 3>&- &
+		pids+=($!)
+	done
+	local p
+	for p in "${pids[@]}"; do wait "$p"; done
+	if compgen -G "$dir/*.fail" >/dev/null; then
+		fail "$(cat "$dir"/*.fail "$dir"/*.err 2>/dev/null | head -40)"
+	fi
+	# all 160 messages are in the store (seen through the CLI)
+	for c in {1..32}; do
+		run -0 --separate-stderr "$MSGHASH" lookup "$(sha256_of_string "client $c message 5")"
+		assert_output "client $c message 5"
+	done
+}
+
+@test "slow client: partial headers -> 408 with Connection: close at the header timeout" {
+	start_socket_server --header-timeout 0.5
+	local fd
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'GET /healthz HTTP/1.1\r\nHost: a\r\n' >&"$fd"
+	timeout 20 cat <&"$fd" >"$BATS_TEST_TMPDIR/resp" || true
+	exec {fd}>&-
+	run -0 split_responses "$BATS_TEST_TMPDIR/resp"
+	assert_output 408
+	has_close "$BATS_TEST_TMPDIR/resp.1" || fail "408 without Connection: close"
+	is_err_body "$BATS_TEST_TMPDIR/resp.1" || fail "408 body: $(cat -v "$BATS_TEST_TMPDIR/resp.1.b")"
+}
+
+@test "raw socket: pipelined requests in one write are answered in order, Connection: close ends it" {
+	start_socket_server
+	local fd
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'POST /messages HTTP/1.1\r\nHost: a\r\nContent-Length: 17\r\n\r\n{"message":"foo"}GET /messages/%s HTTP/1.1\r\nHost: a\r\n\r\nGET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n' "$D" >&"$fd"
+	timeout 20 cat <&"$fd" >"$BATS_TEST_TMPDIR/resp" || true
+	exec {fd}>&-
+	run -0 split_responses "$BATS_TEST_TMPDIR/resp"
+	assert_output '201 200 200'
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/resp.2.b")" '{"message":"foo"}'
+	has_close "$BATS_TEST_TMPDIR/resp.3" || fail "no Connection: close"
+}
+
+@test "SIGKILL of serve processes mid-traffic: every digest a client received still resolves" {
+	start_socket_server
+	local dir=$BATS_TEST_TMPDIR/kill c pids=()
+	mkdir -p "$dir"
+	for c in {1..6}; do
+		(
+			for i in {1..40}; do
+				m="kill test $c $i"
+				code=$(curl -sS --max-time 20 -o "$dir/$c.$i.out" -w '%{http_code}' \
+					-d "{\"message\":\"$m\"}" "$BASE_URL/messages" 2>/dev/null) || true
+				if [[ $code == 200 || $code == 201 ]] &&
+					grep -qE '^\{"digest":"[0-9a-f]{64}"\}$' "$dir/$c.$i.out"; then
+					printf '%s\t%s\n' "$m" "$(cut -c12-75 "$dir/$c.$i.out")" >>"$dir/acked"
+				fi
+			done
+		) 3>&- &
+		pids+=($!)
+	done
+	# kill serve processes (children of OUR activator only) while the clients run
+	local kills=0 alive p k kids
+	while :; do
+		alive=0
+		for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		((alive)) || break
+		kids=$(pgrep -P "$ACTIVATOR_PID") || true
+		for k in $kids; do
+			if ((RANDOM % 2)); then
+				kill -KILL "$k" 2>/dev/null && kills=$((kills + 1))
+			fi
+		done
+		sleep 0.$((RANDOM % 3))
+	done
+	for p in "${pids[@]}"; do wait "$p" || true; done
+	((kills > 0)) || fail "no serve process was killed (the test proved nothing)"
+	echo "# $kills serve processes killed, $(wc -l <"$dir/acked" 2>/dev/null || echo 0) POSTs acknowledged" >&3
+	[[ -s $dir/acked ]] || fail "no POST was acknowledged at all ($kills kills)"
+	# every acknowledged digest is right and still resolves, on new connections
+	local m d code bad=
+	while IFS=$'\t' read -r m d; do
+		[[ $d == "$(sha256_of_string "$m")" ]] || bad+="wrong digest for '$m': $d"$'\n'
+		code=$(curl_get "$d" "$dir/get")
+		[[ $code == 200 && $(cat "$dir/get") == "{\"message\":\"$m\"}" ]] ||
+			bad+="acknowledged '$m' ($d): GET -> $code $(cat "$dir/get" 2>/dev/null)"$'\n'
+	done <"$dir/acked"
+	[[ -z $bad ]] || fail "$bad($kills serve processes killed)"
+	# and new requests succeed
+	run -0 curl -sS --max-time 20 -o "$dir/new" -w '%{http_code}' -d '{"message":"after the kills"}' "$BASE_URL/messages"
+	assert_output 201
+	assert_equal "$(cat "$dir/new")" "{\"digest\":\"$(sha256_of_string 'after the kills')\"}"
+	run -0 curl_get "$(sha256_of_string 'after the kills')" "$dir/new.get"
+	assert_output 200
+	run -0 --separate-stderr "$MSGHASH" lookup "$(sha256_of_string 'after the kills')"
+	assert_output 'after the kills'
+}
