@@ -54,5 +54,6 @@ extern const struct cmd_entry cmd_hash_entry;
 extern const struct cmd_entry cmd_lookup_entry;
 extern const struct cmd_entry cmd_checkpoint_entry;
 extern const struct cmd_entry cmd_serve_entry;
+extern const struct cmd_entry cmd_verify_entry;
 
 #endif /* MH_CMD_H */

@@ -29,6 +29,7 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_lookup_entry,
 	&cmd_checkpoint_entry,
 	&cmd_serve_entry,
+	&cmd_verify_entry,
 };
 #define CMD_COUNT	(sizeof cmd_table / sizeof cmd_table[0])
 

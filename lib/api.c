@@ -51,6 +51,7 @@
 #define E_NOT_UTF8_MSG	"the message is not valid UTF-8, so JSON cannot carry " \
 			"it; ask for it with 'Accept: application/octet-stream'"
 #define E_STORE		"the store is unavailable; try again later"
+#define E_NOSPACE	"the store is out of space"
 #define E_INTERNAL	"internal error"
 
 #define ALLOW_MESSAGES	"POST, OPTIONS"
@@ -366,14 +367,14 @@ method_not_allowed(struct api_response *resp, const char *allow)
 	resp->allow = allow;
 }
 
-/* The store failed: 503 + Retry-After (or 500); the detail goes to the log. */
+/* The store failed: 503 + Retry-After, 507 or 500; the detail goes to the log. */
 static void
 store_failure(struct api_ctx *ctx, struct api_response *resp,
     enum mh_status status, const struct mh_err *err)
 {
 	snprintf(ctx->detail, sizeof ctx->detail, "%s", err->msg);
-	api_error(resp, status_http_code(status), status == MH_STORE ?
-	    E_STORE : E_INTERNAL);
+	api_error(resp, status_http_code(status), status == MH_STORE ? E_STORE :
+	    status == MH_NOSPACE ? E_NOSPACE : E_INTERNAL);
 	if (status == MH_STORE)
 		resp->retry_after = RETRY_AFTER_SEC;
 }

@@ -18,6 +18,10 @@
 #define MH_STORE_DEADLOCK_RETRIES	20	/* DB_LOCK_DEADLOCK/NOTGRANTED */
 #define MH_STORE_BACKOFF_MAX_US		10000	/* random back-off ceiling */
 #define MH_STORE_RECOVERY_RETRIES	3	/* DB_RUNRECOVERY: reopen + redo */
+/* Free space kept on the store's filesystem: a put that would leave less
+ * than this (plus twice the message, for log and page) is refused with
+ * 507 / exit 3 before libdb runs out of space mid-commit. */
+#define MH_STORE_SPACE_RESERVE		(64ULL * 1024 * 1024)
 
 /* HTTP (lib/http.c, cmd/serve.c); RFC 9112 §3 suggests >= 8000 octets. */
 #define MH_HTTP_REQUEST_LINE_MAX	8192	/* 414 beyond */

@@ -22,6 +22,7 @@ static const struct {
 	[MH_USAGE]	= { 2, 400, "usage error" },
 	[MH_INVALID]	= { 2, 400, "invalid input" },
 	[MH_STORE]	= { 3, 503, "store failure" },
+	[MH_NOSPACE]	= { 3, 507, "no space" },
 	[MH_SYSTEM]	= { 3, 500, "system failure" },
 };
 

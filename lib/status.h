@@ -15,6 +15,7 @@ enum mh_status {
 	MH_USAGE,	/* the caller used the command wrongly */
 	MH_INVALID,	/* the input is not acceptable (bad digest, too large) */
 	MH_STORE,	/* the store failed or is unusable */
+	MH_NOSPACE,	/* the store's filesystem is full */
 	MH_SYSTEM,	/* the operating system failed (I/O, memory) */
 	MH_STATUS_COUNT
 };

@@ -21,9 +21,12 @@
 
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,7 +75,8 @@ struct store {
 	int		 lock_fd;
 	DB_ENV		*env;
 	DB		*db;		/* NULL: no database yet (read-only open) */
-	char		 dberr[256];	/* last text from libdb's error callback */
+	char		 dberr[256];	/* first text from libdb's error callback */
+	struct mh_err	 space_err;	/* why space_check refused a put */
 	sigset_t	 saved_mask;
 	unsigned	 rng;
 };
@@ -246,6 +250,26 @@ config_write(struct store *st, struct mh_err *err)
 	return MH_OK;
 }
 
+/*
+ * A store has one owner.  Another user (typically root) would create log
+ * and region files that the owner can then not open, locking the service
+ * out (reliability.md §A10, §A11: Subversion's and Cyrus's "wedged" stores).
+ */
+static enum mh_status
+not_owner(struct store *st, uid_t uid, struct mh_err *err)
+{
+	struct passwd *pw = getpwuid(uid);
+	char name[64];
+
+	if (pw != NULL)
+		snprintf(name, sizeof name, "%s", pw->pw_name);
+	else
+		snprintf(name, sizeof name, "%lu", (unsigned long)uid);
+	return mh_errf(err, MH_STORE, "store '%s' belongs to user '%s': run "
+	    "msghash as that user, e.g. sudo -u %s msghash --db %s ...",
+	    st->dir, name, name, st->dir);
+}
+
 /* Checks `dir`, creating it if asked; opens the lock file. */
 static enum mh_status
 dir_prepare(struct store *st, struct mh_err *err)
@@ -266,6 +290,8 @@ dir_prepare(struct store *st, struct mh_err *err)
 	if (!S_ISDIR(sb.st_mode))
 		return mh_errf(err, MH_STORE,
 		    "cannot open store '%s': not a directory", st->dir);
+	if (sb.st_uid != geteuid())
+		return not_owner(st, sb.st_uid, err);
 	if ((size_t)snprintf(path, sizeof path, "%s/%s", st->dir,
 	    STORE_LOCK_FILE) >= sizeof path)
 		return mh_errf(err, MH_STORE, "store path '%s' is too long",
@@ -279,14 +305,19 @@ dir_prepare(struct store *st, struct mh_err *err)
 
 /* ---- the environment ---- */
 
-/* libdb reports details through this callback; keep the last one. */
+/*
+ * libdb reports details through this callback.  Keep the first since the
+ * operation began: later ones tend to be consequences ("unable to find
+ * environment") of the first (a checksum error).
+ */
 static void
 store_errcall(const DB_ENV *env, const char *prefix, const char *msg)
 {
 	struct store *st = env->app_private;
 
 	(void)prefix;
-	snprintf(st->dberr, sizeof st->dberr, "%s", msg);
+	if (st->dberr[0] == '\0')
+		snprintf(st->dberr, sizeof st->dberr, "%s", msg);
 }
 
 /* Informational messages (recovery progress): not for our users. */
@@ -301,7 +332,8 @@ store_msgcall(const DB_ENV *env, const char *msg)
 static enum mh_status
 db_fail(struct store *st, struct mh_err *err, const char *what, int ret)
 {
-	enum mh_status status = ret == ENOMEM ? MH_SYSTEM : MH_STORE;
+	enum mh_status status = ret == ENOMEM ? MH_SYSTEM :
+	    ret == ENOSPC ? MH_NOSPACE : MH_STORE;
 	const char *detail = st->dberr;
 
 	/* "BDB0210 /x/messages.db: metadata page checksum error": drop the id. */
@@ -326,6 +358,9 @@ db_open(struct store *st)
 		st->db = NULL;
 		return ret;
 	}
+	/* Page checksums (set at creation, ignored afterwards): a damaged
+	 * page is then an error, not garbage that crashes the reader. */
+	st->db->set_flags(st->db, DB_CHKSUM);
 	ret = st->db->open(st->db, NULL, STORE_DB_FILE, NULL, DB_BTREE, flags,
 	    0600);
 	if (ret != 0) {
@@ -335,6 +370,54 @@ db_open(struct store *st)
 			st->dberr[0] = '\0';
 			ret = 0;	/* nothing stored yet */
 		}
+	}
+	return ret;
+}
+
+/*
+ * Berkeley DB's region files are sparse and grow as the regions fill
+ * (__db_file_extend writes only a file's last page).  On a full disk the
+ * first touch of a hole is a SIGBUS inside libdb: a crash, then a store
+ * nobody can recover while the disk stays full.  So whoever creates the
+ * regions reserves their full size at once (fallocate, keeping the file
+ * size BDB expects).  The sizes are the "maximum region size" figures of
+ * `db5.3_stat -e -m` for store_config above, rounded up.
+ */
+static const struct {
+	const char	*file;
+	off_t		 size;
+} store_regions[] = {
+	{ "__db.001", 12 << 20 },	/* primary: environment, locks, log, txn */
+	{ "__db.002", 4 << 20 },	/* mutexes */
+	{ "__db.003", 42 << 20 },	/* the 32 MiB cache (+25%, BDB's rule) */
+};
+
+/*
+ * Returns 0 or an errno value (ENOSPC when the disk is full).  Checked on
+ * every open (three stat calls): a reservation that failed for lack of
+ * space is retried by the next process.
+ */
+static int
+regions_reserve(const struct store *st)
+{
+	char path[4096 + 16];
+	struct stat sb;
+	size_t i;
+	int fd, ret = 0;
+
+	for (i = 0; i < sizeof store_regions / sizeof store_regions[0]; i++) {
+		snprintf(path, sizeof path, "%s/%s", st->dir,
+		    store_regions[i].file);
+		if (stat(path, &sb) == -1 ||
+		    (off_t)sb.st_blocks * 512 >= store_regions[i].size)
+			continue;
+		if ((fd = open(path, O_RDWR | O_CLOEXEC)) == -1)
+			continue;
+		if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0,
+		    store_regions[i].size) == -1 && errno != EOPNOTSUPP &&
+		    ret == 0)
+			ret = errno;
+		close(fd);
 	}
 	return ret;
 }
@@ -354,6 +437,8 @@ env_open_locked(struct store *st)
 	st->env->set_msgcall(st->env, store_msgcall);
 	ret = st->env->open(st->env, st->dir, STORE_ENV_FLAGS, 0600);
 	if (ret == 0)
+		ret = regions_reserve(st);
+	if (ret == 0)
 		ret = db_open(st);
 	if (ret != 0) {
 		st->env->close(st->env, 0);
@@ -371,6 +456,27 @@ env_close_locked(struct store *st)
 	if (st->env != NULL)
 		st->env->close(st->env, 0);
 	st->env = NULL;
+}
+
+/*
+ * A primary region file of size 0 is what a recovery that died (killed, or
+ * out of space) leaves behind.  DB_REGISTER sees no dead process, so no
+ * opener would ever recover it: every open fails with "unable to join the
+ * environment", for ever.  Removing the registry makes the next opener
+ * recover (env_register.c: "Run recovery if we create the file").  Called
+ * under the lock, and nobody can be attached to an empty region.
+ */
+static bool
+unwedge_locked(struct store *st)
+{
+	char path[4096 + 16];
+	struct stat sb;
+
+	snprintf(path, sizeof path, "%s/%s", st->dir, store_regions[0].file);
+	if (stat(path, &sb) == -1 || sb.st_size != 0)
+		return false;
+	snprintf(path, sizeof path, "%s/__db.register", st->dir);
+	return unlink(path) == 0;
 }
 
 /*
@@ -393,6 +499,8 @@ env_connect(struct store *st, struct mh_err *err)
 		}
 		env_close_locked(st);
 		ret = env_open_locked(st);
+		if (ret != 0 && ret != DB_RUNRECOVERY && unwedge_locked(st))
+			ret = DB_RUNRECOVERY;	/* so: try again */
 		lock_release(st);
 		if (ret != DB_RUNRECOVERY)
 			break;
@@ -454,6 +562,29 @@ exists_once(struct store *st, DBT *key, bool *exists)
 	return ret == DB_NOTFOUND ? 0 : ret;
 }
 
+/*
+ * Refuses a write that would eat into the reserve.  libdb handles a full
+ * disk badly: a failed log write panics the environment, and recovery then
+ * needs space it cannot find.  Stopping our own writers early keeps the
+ * store readable and writable again as soon as space is freed.
+ */
+static enum mh_status
+space_check(struct store *st, size_t len, struct mh_err *err)
+{
+	struct statvfs sv;
+	unsigned long long avail, need;
+
+	if (statvfs(st->dir, &sv) == -1)
+		return MH_OK;	/* cannot tell: let libdb find out */
+	avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
+	need = MH_STORE_SPACE_RESERVE + 2ULL * len;
+	if (avail >= need)
+		return MH_OK;
+	return mh_errf(err, MH_NOSPACE, "no space to store %zu bytes in '%s': "
+	    "%llu MiB free, %llu MiB kept in reserve", len, st->dir,
+	    avail >> 20, (unsigned long long)MH_STORE_SPACE_RESERVE >> 20);
+}
+
 /* One attempt: a transaction around a DB_NOOVERWRITE put. */
 static int
 put_once(struct store *st, DBT *key, DBT *data, bool *created)
@@ -468,6 +599,8 @@ put_once(struct store *st, DBT *key, DBT *data, bool *created)
 		*created = false;
 		return 0;
 	}
+	if (space_check(st, data->size, &st->space_err) != MH_OK)
+		return ENOSPC;
 
 	if ((ret = st->env->txn_begin(st->env, NULL, &txn, 0)) != 0)
 		return ret;
@@ -533,6 +666,7 @@ store_put(struct store *st, const unsigned char key[DIGEST_LEN],
 	k.size = DIGEST_LEN;
 	d.data = (void *)msg;
 	d.size = (u_int32_t)len;
+	st->dberr[0] = '\0';
 	watchdog_arm();
 	do {
 		err->msg[0] = '\0';
@@ -540,6 +674,11 @@ store_put(struct store *st, const unsigned char key[DIGEST_LEN],
 		    put_once(st, &k, &d, created);
 	} while (ret != 0 && should_retry(st, ret, &deadlocks, &recoveries, err));
 	watchdog_disarm();
+	if (ret == ENOSPC && st->space_err.msg[0] != '\0') {
+		*err = st->space_err;
+		st->space_err.msg[0] = '\0';
+		return err->status;
+	}
 	if (ret != 0)
 		return err->msg[0] != '\0' ? err->status :
 		    db_fail(st, err, "cannot write to", ret);
@@ -558,6 +697,7 @@ store_get(struct store *st, const unsigned char key[DIGEST_LEN], void **msg,
 	*len = 0;
 	k.data = (void *)key;
 	k.size = DIGEST_LEN;
+	st->dberr[0] = '\0';
 	watchdog_arm();
 	do {
 		err->msg[0] = '\0';
@@ -596,6 +736,7 @@ store_checkpoint(struct store *st, struct mh_err *err)
 {
 	int ret, deadlocks = 0, recoveries = 0;
 
+	st->dberr[0] = '\0';
 	watchdog_arm();
 	do {
 		err->msg[0] = '\0';
@@ -606,6 +747,136 @@ store_checkpoint(struct store *st, struct mh_err *err)
 		return err->msg[0] != '\0' ? err->status :
 		    db_fail(st, err, "cannot checkpoint", ret);
 	return MH_OK;
+}
+
+/* ---- verifying ---- */
+
+/* Calls fn for every record of the database file at path (no environment). */
+static int
+file_walk(struct store *st, const char *path, store_visit_fn fn, void *arg,
+    enum mh_status *fn_status)
+{
+	DB *db;
+	DBC *dbc = NULL;
+	DBT k, d;
+	int ret;
+
+	if ((ret = db_create(&db, NULL, 0)) != 0)
+		return ret;
+	db->dbenv->app_private = st;	/* the callbacks get the private env */
+	db->set_errcall(db, store_errcall);
+	db->set_msgcall(db, store_msgcall);
+	if ((ret = db->open(db, NULL, path, NULL, DB_BTREE, DB_RDONLY, 0)) != 0 ||
+	    (ret = db->cursor(db, NULL, &dbc, 0)) != 0) {
+		db->close(db, 0);
+		return ret;
+	}
+	memset(&k, 0, sizeof k);
+	memset(&d, 0, sizeof d);
+	k.flags = d.flags = DB_DBT_REALLOC;
+	*fn_status = MH_OK;
+	while (*fn_status == MH_OK &&
+	    (ret = dbc->get(dbc, &k, &d, DB_NEXT)) == 0) {
+		watchdog_arm();		/* progress: keep the watchdog away */
+		*fn_status = fn(k.data, k.size, d.data, d.size, arg);
+	}
+	free(k.data);
+	free(d.data);
+	dbc->close(dbc);
+	db->close(db, 0);
+	return ret == DB_NOTFOUND ? 0 : ret;
+}
+
+/* Removes a flat directory (the verification copy). */
+static void
+remove_dir(const char *dir)
+{
+	char path[4096 + 256];
+	struct dirent *de;
+	DIR *dp;
+
+	if ((dp = opendir(dir)) != NULL) {
+		while ((de = readdir(dp)) != NULL) {
+			if (strcmp(de->d_name, ".") == 0 ||
+			    strcmp(de->d_name, "..") == 0)
+				continue;
+			snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+			unlink(path);
+		}
+		closedir(dp);
+	}
+	rmdir(dir);
+}
+
+/*
+ * Catastrophic recovery of the copy in a private environment (what
+ * db_hotbackup does), so the copy's database file is complete.
+ */
+static int
+copy_recover(struct store *st, const char *copy)
+{
+	DB_ENV *env;
+	int ret;
+
+	if ((ret = db_env_create(&env, 0)) != 0)
+		return ret;
+	env->app_private = st;
+	env->set_errcall(env, store_errcall);
+	env->set_msgcall(env, store_msgcall);
+	ret = env->open(env, copy, DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |
+	    DB_INIT_LOG | DB_INIT_MPOOL | DB_PRIVATE | DB_RECOVER_FATAL, 0600);
+	if (ret == 0)
+		ret = env->txn_checkpoint(env, 0, 0, DB_FORCE);
+	env->close(env, 0);
+	return ret;
+}
+
+/* DB->verify on a file outside any environment (the handle is consumed). */
+static int
+file_verify(struct store *st, const char *path)
+{
+	DB *db;
+	int ret;
+
+	if ((ret = db_create(&db, NULL, 0)) != 0)
+		return ret;
+	db->dbenv->app_private = st;	/* the callbacks get the private env */
+	db->set_errcall(db, store_errcall);
+	db->set_msgcall(db, store_msgcall);
+	return db->verify(db, path, NULL, NULL, 0);
+}
+
+enum mh_status
+store_verify(struct store *st, const char *tmpdir, store_visit_fn fn,
+    void *arg, struct mh_err *err)
+{
+	char copy[4096], path[4096 + 32];
+	enum mh_status status = MH_OK, fn_status = MH_OK;
+	int ret;
+
+	if (st->db == NULL)		/* nothing stored yet */
+		return MH_OK;
+	if ((size_t)snprintf(copy, sizeof copy, "%s/msghash-verify.XXXXXX",
+	    tmpdir) >= sizeof copy || mkdtemp(copy) == NULL)
+		return mh_errf(err, MH_SYSTEM, "cannot create a directory in "
+		    "'%s': %s", tmpdir, strerror(errno));
+	snprintf(path, sizeof path, "%s/%s", copy, STORE_DB_FILE);
+	st->dberr[0] = '\0';
+	watchdog_arm();
+	ret = st->env->backup(st->env, copy, DB_CREATE);
+	watchdog_disarm();
+	if (ret != 0)
+		status = db_fail(st, err, "cannot copy", ret);
+	else if ((ret = copy_recover(st, copy)) != 0)
+		status = db_fail(st, err, "cannot recover a copy of", ret);
+	else if ((ret = file_verify(st, path)) != 0)
+		status = db_fail(st, err, "damaged structure in", ret);
+	else if ((ret = file_walk(st, path, fn, arg, &fn_status)) != 0)
+		status = db_fail(st, err, "cannot read a copy of", ret);
+	else
+		status = fn_status;
+	remove_dir(copy);
+	return status;
 }
 
 void

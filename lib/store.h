@@ -47,6 +47,21 @@ enum mh_status	store_put(struct store *st, const unsigned char key[DIGEST_LEN],
 enum mh_status	store_get(struct store *st, const unsigned char key[DIGEST_LEN],
 		    void **msg, size_t *len, struct mh_err *err);
 
+/* Called for each stored message by store_verify; non-MH_OK stops it. */
+typedef enum mh_status (*store_visit_fn)(const unsigned char *key,
+		    size_t key_len, const void *msg, size_t len, void *arg);
+
+/*
+ * Verifies the store while it stays in use: Berkeley DB's verifier must not
+ * join a live environment (reliability.md §A6), and a damaged page can
+ * crash a reader, so everything runs on a hot backup in a new directory
+ * under tmpdir, recovered privately: first the database structure
+ * (DB->verify), then fn for every message, in key order.  The copy is
+ * removed afterwards.  Returns fn's first non-MH_OK status, if any.
+ */
+enum mh_status	store_verify(struct store *st, const char *tmpdir,
+		    store_visit_fn fn, void *arg, struct mh_err *err);
+
 /* Writes a checkpoint and removes log files no longer needed. */
 enum mh_status	store_checkpoint(struct store *st, struct mh_err *err);
 
