@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 
 # Debian 12 packages the build and `make check` need.  Keep in step with README.md.
 DEPS="build-essential autoconf automake pkgconf libssl-dev libcjson-dev libdb-dev
-db5.3-util bats bats-support bats-assert mandoc curl"
+db5.3-util bats bats-support bats-assert mandoc curl valgrind"
 
 missing=""
 for pkg in $DEPS; do

@@ -69,6 +69,7 @@ __attribute__((unused)) static int
 done_testing(void)
 {
 	printf("1..%d\n", tap_run);
+	fflush(stdout);		/* a sanitizer's exit would not flush it */
 	return (tap_failed == 0 && tap_run > 0) ? 0 : 1;
 }
 
