@@ -26,6 +26,7 @@
 #include <cjson/cJSON.h>
 
 #include "api.h"
+#include "ascii.h"
 #include "digest.h"
 #include "store.h"
 #include "banned.h"
@@ -113,18 +114,6 @@ utf8_valid(const unsigned char *s, size_t n)
 
 /* ---- request body: pre-scan, \u0000 substitution, cJSON ---- */
 
-static bool
-is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool
-is_hex(unsigned char c)
-{
-	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 /*
  * A JSON escape at s[0] == '\\' (RFC 8259 §7); returns its length or 0.
  * cJSON turns a bad \u escape such as \u00g1 into an empty string instead
@@ -142,7 +131,7 @@ escape_len(const unsigned char *s, size_t n)
 	if (s[1] != 'u' || n < 6)
 		return 0;
 	for (i = 2; i < 6; i++)
-		if (!is_hex(s[i]))
+		if (!ascii_is_hex(s[i]))
 			return 0;
 	return 6;
 }
@@ -160,13 +149,13 @@ number_len(const unsigned char *s, size_t n)
 		i++;
 	if (i < n && s[i] == '0')
 		i++;
-	else if (i < n && is_digit(s[i]))
-		while (i < n && is_digit(s[i]))
+	else if (i < n && ascii_is_digit(s[i]))
+		while (i < n && ascii_is_digit(s[i]))
 			i++;
 	else
 		return 0;
 	if (i < n && s[i] == '.') {
-		for (start = ++i; i < n && is_digit(s[i]); i++)
+		for (start = ++i; i < n && ascii_is_digit(s[i]); i++)
 			;
 		if (i == start)
 			return 0;
@@ -174,12 +163,12 @@ number_len(const unsigned char *s, size_t n)
 	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
 		if (++i < n && (s[i] == '+' || s[i] == '-'))
 			i++;
-		for (start = i; i < n && is_digit(s[i]); i++)
+		for (start = i; i < n && ascii_is_digit(s[i]); i++)
 			;
 		if (i == start)
 			return 0;
 	}
-	return (i < n && is_digit(s[i])) ? 0 : i;	/* "0012": 0, then 0 */
+	return (i < n && ascii_is_digit(s[i])) ? 0 : i;	/* "0012": 0, then 0 */
 }
 
 /* Step 1 above; returns NULL if the body is acceptable, else the err_msg. */
@@ -205,7 +194,7 @@ body_prescan(const unsigned char *s, size_t n)
 				in_string = false;
 		} else if (s[i] == '"')
 			in_string = true;
-		else if (s[i] == '-' || is_digit(s[i])) {
+		else if (s[i] == '-' || ascii_is_digit(s[i])) {
 			if ((k = number_len(s + i, n - i)) == 0)
 				return E_NOT_JSON;
 			i += k - 1;

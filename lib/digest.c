@@ -9,6 +9,7 @@
 
 #include <openssl/evp.h>
 
+#include "ascii.h"
 #include "digest.h"
 #include "banned.h"
 
@@ -88,19 +89,6 @@ digest_to_hex(const unsigned char digest[DIGEST_LEN],
 	hex[DIGEST_HEX_LEN] = '\0';
 }
 
-/* Value of one hex digit, or -1; locale-independent (no isxdigit). */
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 bool
 digest_from_hex(const char *s, size_t len, unsigned char out[DIGEST_LEN])
 {
@@ -110,8 +98,8 @@ digest_from_hex(const char *s, size_t len, unsigned char out[DIGEST_LEN])
 	if (s == NULL || len != DIGEST_HEX_LEN)
 		return false;
 	for (i = 0; i < DIGEST_LEN; i++) {
-		if ((hi = hex_value(s[2 * i])) < 0 ||
-		    (lo = hex_value(s[2 * i + 1])) < 0)
+		if ((hi = ascii_hex_value(s[2 * i])) < 0 ||
+		    (lo = ascii_hex_value(s[2 * i + 1])) < 0)
 			return false;
 		out[i] = (unsigned char)(hi << 4 | lo);
 	}

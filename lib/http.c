@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ascii.h"
 #include "http.h"
 #include "limits.h"
 #include "banned.h"
@@ -122,27 +123,9 @@ fail(struct parser *p, int status, const char *msg)
 }
 
 static bool
-is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool
 is_ws(unsigned char c)
 {
 	return c == ' ' || c == '\t';
-}
-
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* ASCII only: the C library's tolower() depends on the locale. */
@@ -315,7 +298,7 @@ scan_version(struct parser *p, struct reqline *rl, size_t i, size_t end)
 			return ran_out(p, i, p->lim.request_line_max, 414,
 			    "request-line too long");
 		c = (unsigned char)p->buf[i];
-		if (*f == '#' ? !is_digit(c) : c != *f)
+		if (*f == '#' ? !ascii_is_digit(c) : c != *f)
 			return fail(p, 400, "malformed HTTP-version");
 	}
 	if (i == end)
@@ -396,8 +379,8 @@ check_method(struct parser *p, const struct reqline *rl)
 static bool
 pct_encoded(const char *s, size_t n)
 {
-	return n >= 3 && s[0] == '%' && hexval((unsigned char)s[1]) >= 0 &&
-	    hexval((unsigned char)s[2]) >= 0;
+	return n >= 3 && s[0] == '%' && ascii_hex_value((unsigned char)s[1]) >= 0 &&
+	    ascii_hex_value((unsigned char)s[2]) >= 0;
 }
 
 /*
@@ -470,7 +453,7 @@ valid_authority(const char *s, size_t n, bool need_host)
 	if ((need_host && i == 0) || (i < n && s[i] != ':'))
 		return false;
 	for (i = i + 1; i < n; i++) {
-		if (!is_digit((unsigned char)s[i]))
+		if (!ascii_is_digit((unsigned char)s[i]))
 			return false;
 	}
 	return true;
@@ -573,7 +556,7 @@ field_content_length(struct parser *p, struct http_slice v)
 	if (v.len == 0)
 		return fail(p, 400, "empty Content-Length");
 	for (i = 0; i < v.len; i++) {
-		if (!is_digit((unsigned char)v.p[i]))
+		if (!ascii_is_digit((unsigned char)v.p[i]))
 			return fail(p, 400, "invalid Content-Length");
 		d = (unsigned)(v.p[i] - '0');
 		n = n > (UINT64_MAX - d) / 10 ? UINT64_MAX : n * 10 + d;
@@ -882,7 +865,7 @@ enum chunk_state {
 static int
 step_size(struct http_chunked *d, unsigned char c, const char **why)
 {
-	int	v = hexval(c);
+	int	v = ascii_hex_value(c);
 
 	if (v >= 0) {
 		/* §7.1: anticipate large numerals; 16 digits fill 64 bits. */

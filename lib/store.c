@@ -751,6 +751,20 @@ store_checkpoint(struct store *st, struct mh_err *err)
 
 /* ---- verifying ---- */
 
+/* A DB handle outside any environment, reporting through our callbacks. */
+static int
+file_db_create(struct store *st, DB **dbp)
+{
+	int ret;
+
+	if ((ret = db_create(dbp, NULL, 0)) != 0)
+		return ret;
+	(*dbp)->dbenv->app_private = st;	/* callbacks get the private env */
+	(*dbp)->set_errcall(*dbp, store_errcall);
+	(*dbp)->set_msgcall(*dbp, store_msgcall);
+	return 0;
+}
+
 /* Calls fn for every record of the database file at path (no environment). */
 static int
 file_walk(struct store *st, const char *path, store_visit_fn fn, void *arg,
@@ -761,11 +775,8 @@ file_walk(struct store *st, const char *path, store_visit_fn fn, void *arg,
 	DBT k, d;
 	int ret;
 
-	if ((ret = db_create(&db, NULL, 0)) != 0)
+	if ((ret = file_db_create(st, &db)) != 0)
 		return ret;
-	db->dbenv->app_private = st;	/* the callbacks get the private env */
-	db->set_errcall(db, store_errcall);
-	db->set_msgcall(db, store_msgcall);
 	if ((ret = db->open(db, NULL, path, NULL, DB_BTREE, DB_RDONLY, 0)) != 0 ||
 	    (ret = db->cursor(db, NULL, &dbc, 0)) != 0) {
 		db->close(db, 0);
@@ -838,11 +849,8 @@ file_verify(struct store *st, const char *path)
 	DB *db;
 	int ret;
 
-	if ((ret = db_create(&db, NULL, 0)) != 0)
+	if ((ret = file_db_create(st, &db)) != 0)
 		return ret;
-	db->dbenv->app_private = st;	/* the callbacks get the private env */
-	db->set_errcall(db, store_errcall);
-	db->set_msgcall(db, store_msgcall);
 	return db->verify(db, path, NULL, NULL, 0);
 }
 
