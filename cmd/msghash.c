@@ -14,14 +14,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "limits.h"
+#include "store.h"
 #include "banned.h"
 
 #define PROGRAM		"msghash"
 #define TRY_HELP	"Try '" PROGRAM " --help' for more information."
 #define OPT_MAX		32
+#define STR_(x)		#x
+#define STR(x)		STR_(x)
 
 /* The only registry of commands; --help is generated from it. */
 static const struct cmd_entry *const cmd_table[] = {
@@ -310,6 +314,16 @@ cmd_store_dir(const struct globals *g, const char **dir, struct mh_err *err)
 
 /* ---- main ---- */
 
+/* The store watchdog's last words (a signal handler: write(2) only). */
+static void
+cli_watchdog_words(void)
+{
+	static const char msg[] = PROGRAM ": the store did not answer within "
+	    STR(MH_STORE_WATCHDOG_SEC) " seconds; giving up\n";
+
+	(void)!write(2, msg, sizeof msg - 1);
+}
+
 static const struct cmd_entry *
 find_command(const char *name)
 {
@@ -364,6 +378,7 @@ main(int argc, char **argv)
 	/* A client that goes away must not kill us inside the store. */
 	signal(SIGPIPE, SIG_IGN);
 	umask(077);
+	store_set_watchdog_hook(cli_watchdog_words);
 
 	if ((act = parse_options(NULL, &g, argc, argv, &err)) != RUN)
 		return finish_action(act, NULL, &err);

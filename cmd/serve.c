@@ -35,6 +35,7 @@
 #include "http.h"
 #include "io.h"
 #include "limits.h"
+#include "store.h"
 #include "banned.h"
 
 enum {
@@ -69,6 +70,56 @@ static struct {
 
 /* Set by SIGTERM/SIGINT/SIGHUP: finish the current request, then exit. */
 static volatile sig_atomic_t terminating;
+
+/*
+ * What the store watchdog's handler writes before it ends a process stuck
+ * in the store: a complete 503 for the client (no response bytes of the
+ * current request have been written while it is in the store) and, when
+ * stderr is ours, a log line.  Prepared before each request.
+ */
+static char last_words[512];
+static volatile sig_atomic_t last_words_len, last_words_log;
+
+static void
+serve_watchdog_words(void)
+{
+	static const char line[] = "msghash serve: the store did not answer "
+	    "in time; answered 503 and gave up\n";
+
+	if (last_words_len > 0)
+		(void)!write(1, last_words, (size_t)last_words_len);
+	if (last_words_log)
+		(void)!write(2, line, sizeof line - 1);
+}
+
+/* Formats the watchdog's 503 (with this second's Date). */
+static void
+prepare_last_words(void)
+{
+	static const char body[] =
+	    "{\"err_msg\":\"the store is unavailable; try again later\"}";
+	static time_t prepared;
+	struct http_response h;
+	time_t now = time(NULL);
+	size_t n;
+
+	if (now == prepared && last_words_len > 0)
+		return;		/* same second, same Date */
+	prepared = now;
+	memset(&h, 0, sizeof h);
+	h.status = 503;
+	h.content_type = "application/json";
+	h.content_length = sizeof body - 1;
+	h.close = true;
+	h.retry_after = 1;
+	last_words_len = 0;
+	n = http_format_head(last_words, sizeof last_words - sizeof body, &h,
+	    now);
+	if (n == 0)
+		return;
+	memcpy(last_words + n, body, sizeof body - 1);
+	last_words_len = (sig_atomic_t)(n + sizeof body - 1);
+}
 
 /* One connection. */
 struct conn {
@@ -606,6 +657,7 @@ serve_one(struct conn *c)
 		return false;
 
 	from = c->off + head_len;
+	prepare_last_words();
 	if (api_wants_body(&req) && !req.chunked && !req.has_content_length) {
 		/* RFC 9110 §15.5.12: no body was sent, so the stream is intact. */
 		api_error(&resp, 411, "a POST needs a Content-Length or "
@@ -660,6 +712,8 @@ serve_exec(const struct globals *g, int argc, char **argv, struct mh_err *err)
 		setvbuf(stderr, NULL, _IOFBF, 16384);
 	peer_name(c.peer, sizeof c.peer);
 	signals_setup(&c);
+	last_words_log = c.log;
+	store_set_watchdog_hook(serve_watchdog_words);
 	io_bound_writes(1, opt.write_ms < 1000 ? opt.write_ms : 1000);
 
 	while (serve_one(&c))

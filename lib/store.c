@@ -106,14 +106,23 @@ signals_defer(sigset_t *saved)
  */
 static volatile sig_atomic_t watchdog_inside;
 static time_t watchdog_deadline;	/* CLOCK_MONOTONIC seconds; 0: unset */
+static void (*watchdog_hook)(void);
 
 static void
 watchdog_fire(int sig)
 {
 	if (!watchdog_inside)
 		return;
+	if (watchdog_hook != NULL)
+		watchdog_hook();	/* last words: async-signal-safe only */
 	signal(sig, SIG_DFL);
 	raise(sig);
+}
+
+void
+store_set_watchdog_hook(void (*fn)(void))
+{
+	watchdog_hook = fn;
 }
 
 static void
@@ -422,7 +431,7 @@ regions_reserve(const struct store *st)
 	return ret;
 }
 
-/* Joins the environment and opens the database, under the lock. */
+/* Joins the environment, under the lock. */
 static int
 env_open_locked(struct store *st)
 {
@@ -438,8 +447,6 @@ env_open_locked(struct store *st)
 	ret = st->env->open(st->env, st->dir, STORE_ENV_FLAGS, 0600);
 	if (ret == 0)
 		ret = regions_reserve(st);
-	if (ret == 0)
-		ret = db_open(st);
 	if (ret != 0) {
 		st->env->close(st->env, 0);
 		st->env = NULL;
@@ -480,8 +487,43 @@ unwedge_locked(struct store *st)
 }
 
 /*
- * (Re)joins the environment.  DB_RUNRECOVERY at open means another process
- * panicked it first; opening again recovers it, so retry a few times.
+ * Opens the database, outside the lock: DB->open takes page locks, and an
+ * opener waiting there behind a stopped or stuck writer must not hold
+ * msghash.lock and so stop every other process (found by the chaos soak).
+ * A deadlock here is retried like any other.
+ */
+static int
+db_open_retry(struct store *st)
+{
+	int ret, tries = 0;
+
+	while ((ret = db_open(st)) == DB_LOCK_DEADLOCK ||
+	    ret == DB_LOCK_NOTGRANTED) {
+		if (tries++ >= MH_STORE_DEADLOCK_RETRIES)
+			break;
+		backoff(st);
+	}
+	return ret;
+}
+
+/* Leaves the environment, closing under the lock (§A5's exit race). */
+static void
+env_disconnect(struct store *st)
+{
+	bool locked;
+
+	if (st->env == NULL && st->db == NULL)
+		return;
+	locked = lock_acquire(st, NULL) == MH_OK;
+	env_close_locked(st);
+	if (locked)
+		lock_release(st);
+}
+
+/*
+ * (Re)joins the environment and opens the database.  DB_RUNRECOVERY means
+ * another process panicked the environment first; opening again recovers
+ * it, so retry a few times.
  */
 static enum mh_status
 env_connect(struct store *st, struct mh_err *err)
@@ -490,6 +532,7 @@ env_connect(struct store *st, struct mh_err *err)
 	int ret = 0, attempt;
 
 	for (attempt = 0; attempt <= MH_STORE_RECOVERY_RETRIES; attempt++) {
+		env_disconnect(st);
 		if ((status = lock_acquire(st, err)) != MH_OK)
 			return status;
 		if (attempt == 0 && (st->flags & STORE_CREATE) &&
@@ -497,17 +540,21 @@ env_connect(struct store *st, struct mh_err *err)
 			lock_release(st);
 			return status;
 		}
-		env_close_locked(st);
 		ret = env_open_locked(st);
 		if (ret != 0 && ret != DB_RUNRECOVERY && unwedge_locked(st))
 			ret = DB_RUNRECOVERY;	/* so: try again */
 		lock_release(st);
+		if (ret == 0)
+			ret = db_open_retry(st);
 		if (ret != DB_RUNRECOVERY)
 			break;
 		backoff(st);
 	}
-	if (ret != 0)
-		return db_fail(st, err, "cannot open", ret);
+	if (ret != 0) {
+		status = db_fail(st, err, "cannot open", ret);
+		env_disconnect(st);
+		return status;
+	}
 	return MH_OK;
 }
 
@@ -893,14 +940,7 @@ store_close(struct store *st)
 	if (st == NULL)
 		return;
 	watchdog_arm();
-	if (st->env != NULL || st->db != NULL) {
-		/* Closing without the lock would reopen the exit race (§A5). */
-		if (lock_acquire(st, NULL) == MH_OK) {
-			env_close_locked(st);
-			lock_release(st);
-		} else
-			env_close_locked(st);
-	}
+	env_disconnect(st);
 	if (st->lock_fd != -1)
 		close(st->lock_fd);
 	watchdog_disarm();

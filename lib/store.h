@@ -65,6 +65,13 @@ enum mh_status	store_verify(struct store *st, const char *tmpdir,
 /* Writes a checkpoint and removes log files no longer needed. */
 enum mh_status	store_checkpoint(struct store *st, struct mh_err *err);
 
+/*
+ * fn runs in the watchdog's signal handler just before it ends a process
+ * stuck in the store (after MH_STORE_WATCHDOG_SEC): the caller's chance to
+ * say why, with async-signal-safe calls (write(2)) only.
+ */
+void		store_set_watchdog_hook(void (*fn)(void));
+
 /* Closes the store and restores the signal mask; st may be NULL. */
 void		store_close(struct store *st);
 

@@ -218,6 +218,9 @@ curl_get() {
 		for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
 		((alive)) || break
 		kids=$(pgrep -P "$ACTIVATOR_PID") || true
+		# A serve process lives a few milliseconds: look again at once
+		# until one is caught, then let traffic flow for a moment.
+		[[ -n $kids ]] || continue
 		for k in $kids; do
 			if ((RANDOM % 2)); then
 				kill -KILL "$k" 2>/dev/null && kills=$((kills + 1))
