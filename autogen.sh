@@ -8,9 +8,12 @@ set -eu
 
 cd "$(dirname "$0")"
 
-# Debian 12 packages the build and `make check` need.  Keep in step with README.md.
+# Debian 12 packages for the build, `make check`, the CI's fuzzing step
+# (clang, libclang-rt-14-dev) and `make bench` (wrk, git, openssl).
+# Keep in step with README.md.
 DEPS="build-essential autoconf automake pkgconf libssl-dev libcjson-dev libdb-dev
-db5.3-util bats bats-support bats-assert mandoc curl valgrind"
+db5.3-util bats bats-support bats-assert mandoc curl valgrind
+clang libclang-rt-14-dev wrk git openssl"
 
 missing=""
 for pkg in $DEPS; do
