@@ -131,6 +131,7 @@ read_to_eof() {
 
 @test "hostile: a header trickled one byte every 0.3 s gets 408 and the connection is closed" {
 	start_socket_server "${SHORT[@]}"
+	wait_no_serve_children || fail "the readiness probe's serve process did not exit"
 	connect
 	local req i
 	# a header section of ~150 bytes: 45 s at 0.3 s per byte, far beyond the
@@ -195,6 +196,7 @@ read_to_eof() {
 	d=$output
 	assert_equal "$d" "$(sha256_of_file "$msg")"
 	start_socket_server "${SHORT[@]}"
+	wait_no_serve_children || fail "the readiness probe's serve process did not exit"
 	connect
 	local req i
 	printf -v req 'GET /messages/%s HTTP/1.1\r\nHost: a\r\nAccept: application/octet-stream\r\n\r\n' "$d"
@@ -236,6 +238,9 @@ read_to_eof() {
 	} >"$body"
 	d=$(sha256_of_file "$msg")
 	start_socket_server --header-timeout 1 --body-timeout 10 --idle-timeout 10 --write-timeout 1
+	# The readiness probe's own serve process must be gone first, or we
+	# would measure it (slow to exit under ASan) instead of ours.
+	wait_no_serve_children || fail "the readiness probe's serve process did not exit"
 	connect
 	wait_serve_child
 	local pid=$SERVE_PID
