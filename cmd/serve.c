@@ -56,7 +56,7 @@ static const struct cmd_option serve_options[] = {
 	[OPT_WRITE_TIMEOUT] = { "write-timeout", 0, "SEC",
 	    "give up on a client that does not read (default 10)" },
 	[OPT_MAX_REQUESTS] = { "max-requests", 0, "N",
-	    "requests per connection, then close (default 1000)" },
+	    "requests per connection, then close (default 100000)" },
 	{ NULL, 0, NULL, NULL }
 };
 
