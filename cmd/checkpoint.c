@@ -14,14 +14,11 @@ checkpoint_exec(const struct globals *g, int argc, char **argv,
     struct mh_err *err)
 {
 	struct store *st;
-	const char *dir;
 	enum mh_status status;
 
 	if (argc != 0)
 		return mh_errf(err, MH_USAGE, "unexpected operand '%s'", argv[0]);
-	if ((status = cmd_store_dir(g, &dir, err)) != MH_OK)
-		return status;
-	if ((status = store_open(&st, dir, 0, err)) != MH_OK)
+	if ((status = cmd_store_open(g, 0, &st, err)) != MH_OK)
 		return status;
 	status = store_checkpoint(st, err);
 	store_close(st);

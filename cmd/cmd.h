@@ -21,6 +21,8 @@
 
 #include "status.h"
 
+struct store;
+
 /* Settings every command sees, from global options and the environment. */
 struct globals {
 	const char	*db_dir;	/* --db, MSGHASH_DB, ...; NULL if none */
@@ -49,6 +51,10 @@ struct cmd_entry {
 /* The store directory, or MH_USAGE if no location is known. */
 enum mh_status	cmd_store_dir(const struct globals *g, const char **dir,
 		    struct mh_err *err);
+
+/* Opens the store at cmd_store_dir (store_open's flags and statuses). */
+enum mh_status	cmd_store_open(const struct globals *g, int flags,
+		    struct store **st, struct mh_err *err);
 
 extern const struct cmd_entry cmd_hash_entry;
 extern const struct cmd_entry cmd_lookup_entry;

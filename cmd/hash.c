@@ -67,7 +67,6 @@ hash_one(const struct globals *g, struct store **st, const void *msg,
 {
 	unsigned char digest[DIGEST_LEN];
 	char hex[DIGEST_HEX_LEN + 1];
-	const char *dir;
 	enum mh_status status;
 	bool created;
 
@@ -75,8 +74,7 @@ hash_one(const struct globals *g, struct store **st, const void *msg,
 		return status;
 	if (!no_store) {
 		if (*st == NULL &&
-		    ((status = cmd_store_dir(g, &dir, err)) != MH_OK ||
-		    (status = store_open(st, dir, STORE_CREATE, err)) != MH_OK))
+		    (status = cmd_store_open(g, STORE_CREATE, st, err)) != MH_OK)
 			return status;
 		status = store_put(*st, digest, msg, len, &created, err);
 		if (status != MH_OK)

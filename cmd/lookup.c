@@ -20,7 +20,6 @@ lookup_exec(const struct globals *g, int argc, char **argv, struct mh_err *err)
 	unsigned char digest[DIGEST_LEN];
 	char hex[DIGEST_HEX_LEN + 1];
 	struct store *st;
-	const char *dir;
 	enum mh_status status;
 	void *msg;
 	size_t len;
@@ -32,9 +31,7 @@ lookup_exec(const struct globals *g, int argc, char **argv, struct mh_err *err)
 		return mh_errf(err, MH_INVALID,
 		    "invalid digest '%.80s': expected %d hex characters",
 		    argv[0], DIGEST_HEX_LEN);
-	if ((status = cmd_store_dir(g, &dir, err)) != MH_OK)
-		return status;
-	status = store_open(&st, dir, 0, err);
+	status = cmd_store_open(g, 0, &st, err);
 	if (status == MH_NOTFOUND) {
 		digest_to_hex(digest, hex);
 		return mh_errf(err, MH_NOTFOUND, "no message with digest '%s'",

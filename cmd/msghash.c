@@ -312,6 +312,19 @@ cmd_store_dir(const struct globals *g, const char **dir, struct mh_err *err)
 	return MH_OK;
 }
 
+enum mh_status
+cmd_store_open(const struct globals *g, int flags, struct store **st,
+    struct mh_err *err)
+{
+	const char *dir;
+	enum mh_status status;
+
+	*st = NULL;
+	if ((status = cmd_store_dir(g, &dir, err)) != MH_OK)
+		return status;
+	return store_open(st, dir, flags, err);
+}
+
 /* ---- main ---- */
 
 /* The store watchdog's last words (a signal handler: write(2) only). */

@@ -53,6 +53,7 @@
 #include "digest.h"
 #include "http.h"
 #include "store.h"
+#include "fuzz.h"
 
 int	LLVMFuzzerInitialize(int *argc, char ***argv);
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -61,13 +62,6 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define NESTING_LIMIT		1000		/* CJSON_NESTING_LIMIT */
 #define CHECKPOINT_EVERY	2000		/* new messages; trims the log */
 
-#define CHECK(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "fuzz-api: %s:%d: invariant failed: %s\n", \
-		    __FILE__, __LINE__, #cond);				\
-		abort();						\
-	}								\
-} while (0)
 
 static struct api_ctx		ctx;
 static char			tmpdir[4096], storedir[4096 + 16];

@@ -28,39 +28,10 @@
 #include <string.h>
 
 #include "digest.h"
+#include "fuzz.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "fuzz-digest: %s:%d: invariant failed: %s\n", \
-		    __FILE__, __LINE__, #cond);				\
-		abort();						\
-	}								\
-} while (0)
-
-static uint64_t
-fnv1a(const uint8_t *p, size_t n)
-{
-	uint64_t	h = 0xcbf29ce484222325ULL;
-
-	while (n-- > 0)
-		h = (h ^ *p++) * 0x100000001b3ULL;
-	return h;
-}
-
-/* A malloc'd copy of exactly n bytes (1 byte allocated when n == 0). */
-static char *
-copy_of(const void *p, size_t n)
-{
-	char	*c = malloc(n > 0 ? n : 1);
-
-	if (c == NULL)
-		abort();
-	if (n > 0)
-		memcpy(c, p, n);
-	return c;
-}
 
 static bool
 is_xdigit_ascii(uint8_t c)

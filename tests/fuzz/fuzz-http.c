@@ -40,6 +40,7 @@
 
 #include "http.h"
 #include "limits.h"
+#include "fuzz.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -48,13 +49,6 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define ALL_PREFIXES	96	/* heads up to this long: every prefix */
 #define GOLDEN		0x9e3779b97f4a7c15ULL	/* seeds apart per request */
 
-#define CHECK(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "fuzz-http: %s:%d: invariant failed: %s\n", \
-		    __FILE__, __LINE__, #cond);				\
-		abort();						\
-	}								\
-} while (0)
 
 /* ---- read sizes ---- */
 
@@ -102,29 +96,6 @@ reads_next(struct reads *rd)
 	default:
 		return 1 + r % 8192;
 	}
-}
-
-static uint64_t
-fnv1a(const uint8_t *p, size_t n)
-{
-	uint64_t	h = 0xcbf29ce484222325ULL;
-
-	while (n-- > 0)
-		h = (h ^ *p++) * 0x100000001b3ULL;
-	return h;
-}
-
-/* A malloc'd copy of exactly n bytes (1 byte allocated when n == 0). */
-static char *
-copy_of(const uint8_t *p, size_t n)
-{
-	char	*c = malloc(n > 0 ? n : 1);
-
-	if (c == NULL)
-		abort();
-	if (n > 0)
-		memcpy(c, p, n);
-	return c;
 }
 
 static bool
