@@ -79,6 +79,7 @@ static volatile sig_atomic_t terminating;
  */
 static char last_words[512];
 static volatile sig_atomic_t last_words_len, last_words_log;
+static volatile sig_atomic_t last_words_armed;	/* a request is unanswered */
 
 static void
 serve_watchdog_words(void)
@@ -86,7 +87,7 @@ serve_watchdog_words(void)
 	static const char line[] = "msghash serve: the store did not answer "
 	    "in time; answered 503 and gave up\n";
 
-	if (last_words_len > 0)
+	if (last_words_armed && last_words_len > 0)
 		(void)!write(1, last_words, (size_t)last_words_len);
 	if (last_words_log)
 		(void)!write(2, line, sizeof line - 1);
@@ -508,6 +509,7 @@ send_response(const struct http_request *req,
 	char head[1024];
 	size_t hlen;
 
+	last_words_armed = 0;	/* answered: a 503 after this would be garbage */
 	memset(&h, 0, sizeof h);
 	h.status = resp->status;
 	h.content_type = resp->content_type;
@@ -658,6 +660,7 @@ serve_one(struct conn *c)
 
 	from = c->off + head_len;
 	prepare_last_words();
+	last_words_armed = 1;
 	if (api_wants_body(&req) && !req.chunked && !req.has_content_length) {
 		/* RFC 9110 §15.5.12: no body was sent, so the stream is intact. */
 		api_error(&resp, 411, "a POST needs a Content-Length or "

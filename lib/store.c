@@ -108,11 +108,28 @@ static volatile sig_atomic_t watchdog_inside;
 static time_t watchdog_deadline;	/* CLOCK_MONOTONIC seconds; 0: unset */
 static void (*watchdog_hook)(void);
 
+/*
+ * The gate: msghash.lock is held only around DB_ENV->open and ->close, and
+ * a holder that hangs stops every process.  It can hang for good: a joiner
+ * blocks on a mutex of a process that DB_REGISTER saw alive (stopped, say)
+ * and that was killed since; that mutex is never released.  So the holder
+ * gets MH_STORE_GATE_SEC, not MH_STORE_WATCHDOG_SEC, and its death makes
+ * the next opener recover.  A holder that is itself recovering may take
+ * long: libdb says so through DB_VERB_REGISTER (store_msgcall), and then
+ * MH_STORE_RECOVERY_SEC applies.  (Found by the chaos soak: 30 s outages.)
+ */
+static volatile sig_atomic_t gate_held, gate_recovering;
+
 static void
 watchdog_fire(int sig)
 {
 	if (!watchdog_inside)
 		return;
+	if (gate_held && gate_recovering) {
+		gate_held = 0;		/* the next alarm is the last */
+		alarm(MH_STORE_RECOVERY_SEC);
+		return;
+	}
 	if (watchdog_hook != NULL)
 		watchdog_hook();	/* last words: async-signal-safe only */
 	signal(sig, SIG_DFL);
@@ -141,6 +158,8 @@ watchdog_arm(void)
 		installed = true;
 	}
 	watchdog_inside = 1;
+	if (gate_held)
+		return;		/* the gate's shorter alarm stands */
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (watchdog_deadline - now.tv_sec < MH_STORE_WATCHDOG_SEC / 2) {
 		alarm(MH_STORE_WATCHDOG_SEC);
@@ -195,13 +214,22 @@ lock_acquire(struct store *st, struct mh_err *err)
 		if (pause_us < 2000)
 			pause_us *= 2;
 	}
+	gate_recovering = 0;
+	gate_held = 1;
+	alarm(MH_STORE_GATE_SEC);	/* see gate_held */
 	return MH_OK;
 }
 
 static void
 lock_release(struct store *st)
 {
+	struct timespec now;
+
 	flock(st->lock_fd, LOCK_UN);
+	gate_held = 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	alarm(MH_STORE_WATCHDOG_SEC);	/* back to the ordinary watchdog */
+	watchdog_deadline = now.tv_sec + MH_STORE_WATCHDOG_SEC;
 }
 
 /* ---- creating the directory and its files ---- */
@@ -329,12 +357,18 @@ store_errcall(const DB_ENV *env, const char *prefix, const char *msg)
 		snprintf(st->dberr, sizeof st->dberr, "%s", msg);
 }
 
-/* Informational messages (recovery progress): not for our users. */
+/*
+ * Informational messages: not for our users.  With DB_VERB_REGISTER,
+ * env_register.c says "recovery required" (a dead process) or "creating"
+ * (a new registry) when this open is about to recover: see gate_held.
+ */
 static void
 store_msgcall(const DB_ENV *env, const char *msg)
 {
 	(void)env;
-	(void)msg;
+	if (strstr(msg, "recovery required") != NULL ||
+	    strstr(msg, ": creating ") != NULL)
+		gate_recovering = 1;
 }
 
 /* Error text for a libdb return code, preferring the callback's detail. */
@@ -444,6 +478,7 @@ env_open_locked(struct store *st)
 	st->env->app_private = st;
 	st->env->set_errcall(st->env, store_errcall);
 	st->env->set_msgcall(st->env, store_msgcall);
+	st->env->set_verbose(st->env, DB_VERB_REGISTER, 1);
 	ret = st->env->open(st->env, st->dir, STORE_ENV_FLAGS, 0600);
 	if (ret == 0)
 		ret = regions_reserve(st);
