@@ -1,27 +1,37 @@
 /*
- * serve.c — `msghash serve`: answer one HTTP/1.1 connection on fd 0/fd 1.
+ * serve.c — `msghash serve`: HTTP/1.1 on a connection, or on a listening
+ * socket.
  *
- * inetd, systemd (Accept=yes) or systemd-socket-activate start one process
- * per TCP connection; tests pipe raw bytes in.  So only read(0) and write(1)
- * are used, and fd 0 is never assumed to be a socket (DESIGN.md §5).
+ * Per-connection mode (inetd nowait, systemd Accept=yes): fd 0/1 is one
+ * connection.  Only read(0) and write(1) are used and fd 0 is never assumed
+ * to be a socket (DESIGN.md §5), so tests pipe raw bytes in.
  *
- * The loop: wait for a request (idle timeout) -> read and parse the head
- * (header deadline) -> read the body (Content-Length or chunked, body
- * deadline, size limit) -> api_handle -> write the response (write
- * deadline) -> again, until the client closes, asks to close, a framing
- * error, a deadline, or SIGTERM.  After any framing error we answer with
- * Connection: close and close: the stream position is then unknown.
+ * Wait mode (inetd wait, systemd Accept=no): fd 0, or systemd's fd 3, is a
+ * listening socket.  A master forks --workers processes that share it; each
+ * accepts and serves many connections in one epoll loop.  The master
+ * replaces a worker that dies and, on SIGTERM, lets the workers drain.
+ *
+ * Both drive the same state machine, lib/conn.c, so framing, limits,
+ * timeouts and answers are the same.  SIGTERM & co. are blocked all the
+ * time (they never land inside the store) and delivered only while a
+ * process waits for I/O, through ppoll's or epoll_pwait's mask.
  */
 #include <config.h>
 
+#include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -32,6 +42,7 @@
 
 #include "api.h"
 #include "cmd.h"
+#include "conn.h"
 #include "http.h"
 #include "io.h"
 #include "limits.h"
@@ -44,6 +55,7 @@ enum {
 	OPT_IDLE_TIMEOUT,
 	OPT_WRITE_TIMEOUT,
 	OPT_MAX_REQUESTS,
+	OPT_WORKERS,
 };
 
 static const struct cmd_option serve_options[] = {
@@ -57,29 +69,38 @@ static const struct cmd_option serve_options[] = {
 	    "give up on a client that does not read (default 10)" },
 	[OPT_MAX_REQUESTS] = { "max-requests", 0, "N",
 	    "requests per connection, then close (default 100000)" },
+	[OPT_WORKERS] = { "workers", 0, "N",
+	    "worker processes in wait mode (default: one per CPU)" },
 	{ NULL, 0, NULL, NULL }
 };
 
 static struct {
 	int	header_ms, body_ms, idle_ms, write_ms;
 	long	max_requests;
+	int	workers;	/* 0: one per CPU */
 } opt = {
 	MH_HTTP_HEADER_TIMEOUT_MS, MH_HTTP_BODY_TIMEOUT_MS,
-	MH_HTTP_IDLE_TIMEOUT_MS, MH_HTTP_WRITE_TIMEOUT_MS, MH_HTTP_MAX_REQUESTS
+	MH_HTTP_IDLE_TIMEOUT_MS, MH_HTTP_WRITE_TIMEOUT_MS, MH_HTTP_MAX_REQUESTS,
+	0
 };
 
-/* Set by SIGTERM/SIGINT/SIGHUP: finish the current request, then exit. */
+/* Set by SIGTERM/SIGINT/HUP: finish the requests in progress, then exit. */
 static volatile sig_atomic_t terminating;
+
+/* The access log: stderr, unless stderr is the client's socket. */
+static bool log_enabled;
+static int64_t log_flushed;	/* io_now_ms() of the last flush */
+static bool log_pending;	/* lines are buffered */
 
 /*
  * What the store watchdog's handler writes before it ends a process stuck
- * in the store: a complete 503 for the client (no response bytes of the
- * current request have been written while it is in the store) and, when
- * stderr is ours, a log line.  Prepared before each request.
+ * in the store: a complete 503 to the client whose request is being
+ * answered (conn.h: no response bytes are pending then) and, when stderr is
+ * ours, a log line.  Armed around each call into lib/conn.
  */
 static char last_words[512];
-static volatile sig_atomic_t last_words_len, last_words_log;
-static volatile sig_atomic_t last_words_armed;	/* a request is unanswered */
+static volatile sig_atomic_t last_words_len, last_words_fd = 1;
+static volatile sig_atomic_t last_words_armed;
 
 static void
 serve_watchdog_words(void)
@@ -88,8 +109,8 @@ serve_watchdog_words(void)
 	    "in time; answered 503 and gave up\n";
 
 	if (last_words_armed && last_words_len > 0)
-		(void)!write(1, last_words, (size_t)last_words_len);
-	if (last_words_log)
+		(void)!write(last_words_fd, last_words, (size_t)last_words_len);
+	if (log_enabled)
 		(void)!write(2, line, sizeof line - 1);
 }
 
@@ -122,27 +143,19 @@ prepare_last_words(void)
 	last_words_len = (sig_atomic_t)(n + sizeof body - 1);
 }
 
-/* One connection. */
-struct conn {
-	char		*buf;		/* received bytes; buf[off..len) unconsumed */
-	size_t		 off, len, cap;
-	sigset_t	 wait_mask;	/* signals deliverable while waiting */
-	struct api_ctx	 api;
-	struct http_limits lim;
-	size_t		 body_limit;
-	bool		 log;		/* stderr is not the client's socket */
-	int64_t		 log_flushed;	/* io_now_ms() of the last log flush */
-	char		 peer[INET6_ADDRSTRLEN + 8];
-	long		 requests;
-};
+static void
+last_words_arm(int fd)
+{
+	prepare_last_words();
+	last_words_fd = fd;
+	last_words_armed = 1;
+}
 
-/* What became of reading a request. */
-enum rd {
-	RD_OK,
-	RD_CLOSE,	/* EOF, idle timeout or shutdown: close silently */
-	RD_TIMEOUT,	/* a deadline passed mid-request: 408 and close */
-	RD_ERROR,	/* a framing error: its status, and close */
-};
+static void
+last_words_disarm(void)
+{
+	last_words_armed = 0;
+}
 
 /* ---- options ---- */
 
@@ -161,9 +174,23 @@ parse_seconds(const char *name, const char *arg, int *ms, struct mh_err *err)
 }
 
 static enum mh_status
-serve_option(int index, const char *arg, struct mh_err *err)
+parse_count(const char *name, const char *arg, long max, long *out,
+    struct mh_err *err)
 {
 	char *end;
+
+	*out = strtol(arg, &end, 10);
+	if (end == arg || *end != '\0' || *out < 1 || *out > max)
+		return mh_errf(err, MH_USAGE, "invalid --%s '%s': expected 1 "
+		    "to %ld", name, arg, max);
+	return MH_OK;
+}
+
+static enum mh_status
+serve_option(int index, const char *arg, struct mh_err *err)
+{
+	enum mh_status status;
+	long n;
 
 	switch (index) {
 	case OPT_HEADER_TIMEOUT:
@@ -174,17 +201,18 @@ serve_option(int index, const char *arg, struct mh_err *err)
 		return parse_seconds("idle-timeout", arg, &opt.idle_ms, err);
 	case OPT_WRITE_TIMEOUT:
 		return parse_seconds("write-timeout", arg, &opt.write_ms, err);
+	case OPT_WORKERS:
+		status = parse_count("workers", arg, MH_SERVE_WORKERS_MAX, &n,
+		    err);
+		opt.workers = (int)n;
+		return status;
 	default:
-		opt.max_requests = strtol(arg, &end, 10);
-		if (end == arg || *end != '\0' || opt.max_requests < 1 ||
-		    opt.max_requests > 1000000)
-			return mh_errf(err, MH_USAGE, "invalid --max-requests "
-			    "'%s': expected 1 to 1000000", arg);
-		return MH_OK;
+		return parse_count("max-requests", arg, 1000000,
+		    &opt.max_requests, err);
 	}
 }
 
-/* ---- set-up ---- */
+/* ---- set-up shared by both modes ---- */
 
 static void
 on_terminate(int sig)
@@ -194,11 +222,11 @@ on_terminate(int sig)
 }
 
 /*
- * SIGTERM & co. are blocked all the time (so they never land inside the
- * store) and delivered only while we wait for input, through ppoll's mask.
+ * Installs the SIGTERM/SIGINT/SIGHUP handler, blocks them, and returns in
+ * *wait_mask the mask to wait with (the same, with them deliverable).
  */
 static void
-signals_setup(struct conn *c)
+signals_setup(sigset_t *wait_mask)
 {
 	struct sigaction sa;
 	sigset_t set;
@@ -213,15 +241,15 @@ signals_setup(struct conn *c)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, &c->wait_mask);
-	sigdelset(&c->wait_mask, SIGTERM);
-	sigdelset(&c->wait_mask, SIGINT);
-	sigdelset(&c->wait_mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, wait_mask);
+	sigdelset(wait_mask, SIGTERM);
+	sigdelset(wait_mask, SIGINT);
+	sigdelset(wait_mask, SIGHUP);
 }
 
 /* Classic inetd passes the socket as fd 2 too: then we must not log. */
 static bool
-stderr_is_private(void)
+stderr_is_private(int sock)
 {
 	struct stat s0, s2;
 
@@ -229,11 +257,26 @@ stderr_is_private(void)
 		return false;
 	if (!S_ISSOCK(s2.st_mode))
 		return true;
-	return fstat(0, &s0) == -1 || s0.st_ino != s2.st_ino ||
+	return fstat(sock, &s0) == -1 || s0.st_ino != s2.st_ino ||
 	    s0.st_dev != s2.st_dev;
 }
 
-/* getpeername(0), else the variables of systemd, tcpserver, socat; else "-". */
+static void
+addr_name(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+	snprintf(out, cap, "-");
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr,
+		    out, (socklen_t)cap);
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6,
+		    &((const struct sockaddr_in6 *)ss)->sin6_addr, out,
+		    (socklen_t)cap);
+	else if (ss->ss_family == AF_UNIX)
+		snprintf(out, cap, "unix");
+}
+
+/* getpeername(0), else the variables of tcpserver, socat; else "-". */
 static void
 peer_name(char *out, size_t cap)
 {
@@ -243,15 +286,7 @@ peer_name(char *out, size_t cap)
 
 	snprintf(out, cap, "-");
 	if (getpeername(0, (struct sockaddr *)&ss, &sl) == 0) {
-		if (ss.ss_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
-			    out, (socklen_t)cap);
-		else if (ss.ss_family == AF_INET6)
-			inet_ntop(AF_INET6,
-			    &((struct sockaddr_in6 *)&ss)->sin6_addr, out,
-			    (socklen_t)cap);
-		else if (ss.ss_family == AF_UNIX)
-			snprintf(out, cap, "unix");
+		addr_name(&ss, out, cap);
 		return;
 	}
 	if ((v = getenv("REMOTE_ADDR")) != NULL ||
@@ -260,478 +295,676 @@ peer_name(char *out, size_t cap)
 		snprintf(out, cap, "%.*s", (int)cap - 1, v);
 }
 
-/* ---- reading ---- */
-
-/* Reads more bytes into c->buf (growing it up to `max`); 0 at EOF. */
-static ssize_t
-fill(struct conn *c, size_t max)
-{
-	size_t want;
-	char *nbuf;
-	ssize_t n;
-
-	if (c->off > 0 && c->cap - c->len < MH_IO_CHUNK) {
-		memmove(c->buf, c->buf + c->off, c->len - c->off);
-		c->len -= c->off;
-		c->off = 0;
-	}
-	if (c->cap - c->len < MH_IO_CHUNK && c->cap < max) {
-		want = c->cap ? c->cap * 2 : MH_IO_CHUNK;
-		if (want > max)
-			want = max;
-		if ((nbuf = realloc(c->buf, want)) == NULL)
-			return -1;
-		c->buf = nbuf;
-		c->cap = want;
-	}
-	if (c->len == c->cap)
-		return -1;
-	while ((n = read(0, c->buf + c->len, c->cap - c->len)) == -1 &&
-	    errno == EINTR)
-		;
-	if (n > 0)
-		c->len += (size_t)n;
-	return n;
-}
-
 /* Access log lines are buffered and written at most about once a second
- * under load (nginx's access_log buffer/flush), at once when idle. */
+ * under load (nginx's access_log buffer/flush). */
 static void
-log_flush(struct conn *c, bool force)
+log_flush(bool force)
 {
 	int64_t now;
 
-	if (!c->log)
+	if (!log_pending)
 		return;
 	now = io_now_ms();
-	if (force || now - c->log_flushed >= 1000) {
+	if (force || now - log_flushed >= 1000) {
 		fflush(stderr);
-		c->log_flushed = now;
+		log_flushed = now;
+		log_pending = false;
 	}
-}
-
-/* Waits for input until `deadline`; SIGTERM is noted, not fatal. */
-static enum io_wait
-wait_input(struct conn *c, int64_t deadline)
-{
-	enum io_wait w;
-
-	log_flush(c, false);
-	while ((w = io_wait_readable(0, deadline, &c->wait_mask)) == IO_SIGNAL)
-		if (terminating)
-			return IO_SIGNAL;
-	return w;
-}
-
-/*
- * Reads and parses a request head.  Between requests the idle timeout
- * applies (and SIGTERM ends the connection); from the first byte on, the
- * header deadline.  RFC 9112 §9.5: closing an idle connection is silent.
- */
-static enum rd
-read_head(struct conn *c, struct http_request *req, size_t *head_len,
-    struct http_error *herr)
-{
-	size_t max = c->lim.header_section_max + MH_IO_CHUNK;
-	int64_t deadline;
-	ssize_t n;
-
-	if (c->len == c->off) {
-		if (terminating ||
-		    wait_input(c, io_now_ms() + opt.idle_ms) != IO_READY ||
-		    fill(c, max) <= 0)
-			return RD_CLOSE;
-	}
-	deadline = io_now_ms() + opt.header_ms;
-	for (;;) {
-		n = http_parse_request(c->buf + c->off, c->len - c->off, &c->lim,
-		    req, herr);
-		if (n > 0) {
-			*head_len = (size_t)n;
-			return RD_OK;
-		}
-		if (n == HTTP_PARSE_ERROR)
-			return RD_ERROR;
-		switch (wait_input(c, deadline)) {
-		case IO_READY:
-			break;
-		case IO_SIGNAL:		/* finish this request first */
-			continue;
-		case IO_TIMEOUT:
-			return RD_TIMEOUT;
-		default:
-			return RD_CLOSE;
-		}
-		if ((n = fill(c, max)) <= 0)
-			return RD_CLOSE;	/* gone mid-request: nothing to answer */
-	}
-}
-
-/* Growable body buffer. */
-struct body {
-	char	*p;
-	size_t	 len, cap;
-};
-
-static bool
-body_reserve(struct body *b, size_t need)
-{
-	size_t ncap = b->cap ? b->cap : MH_IO_CHUNK;
-	char *np;
-
-	if (b->len + need <= b->cap)
-		return true;
-	while (ncap < b->len + need)
-		ncap *= 2;
-	if ((np = realloc(b->p, ncap)) == NULL)
-		return false;
-	b->p = np;
-	b->cap = ncap;
-	return true;
-}
-
-/*
- * Moves up to `want` received bytes from c->buf[*from...] into b; when none
- * are left, reads more from fd 0 straight into b.  Returns bytes added, 0
- * at EOF, -1 on timeout/error.
- */
-static ssize_t
-body_take(struct conn *c, size_t *from, struct body *b, size_t want,
-    int64_t deadline)
-{
-	size_t avail = c->len - *from;	/* *from indexes c->buf */
-	ssize_t n;
-
-	if (!body_reserve(b, want))
-		return -1;
-	if (avail > 0) {
-		if (avail > want)
-			avail = want;
-		memcpy(b->p + b->len, c->buf + *from, avail);
-		*from += avail;
-		b->len += avail;
-		return (ssize_t)avail;
-	}
-	for (;;) {
-		enum io_wait w = wait_input(c, deadline);
-
-		if (w == IO_SIGNAL)
-			continue;
-		if (w != IO_READY)
-			return -1;
-		while ((n = read(0, b->p + b->len, want)) == -1 &&
-		    errno == EINTR)
-			;
-		if (n > 0)
-			b->len += (size_t)n;
-		return n;
-	}
-}
-
-/* A Content-Length body: exactly `length` bytes. */
-static enum rd
-read_body_length(struct conn *c, size_t *from, uint64_t length,
-    struct body *b)
-{
-	int64_t deadline = io_now_ms() + opt.body_ms;
-	ssize_t n;
-
-	while (b->len < length) {
-		size_t want = length - b->len;
-
-		if (want > MH_IO_CHUNK * 4)
-			want = MH_IO_CHUNK * 4;
-		if ((n = body_take(c, from, b, want, deadline)) == 0)
-			return RD_CLOSE;
-		if (n < 0)
-			return io_now_ms() >= deadline ? RD_TIMEOUT : RD_CLOSE;
-	}
-	return RD_OK;
-}
-
-/*
- * A chunked body (RFC 9112 §7.1), decoded in place chunk by chunk.  Bytes
- * after the last chunk belong to the next request: they go to *carry.
- */
-static enum rd
-read_body_chunked(struct conn *c, size_t *from, struct body *b,
-    struct body *carry, struct http_error *herr)
-{
-	struct http_chunked dec;
-	int64_t deadline = io_now_ms() + opt.body_ms;
-	size_t decoded = 0, raw;
-	ssize_t n, rest;
-
-	memset(&dec, 0, sizeof dec);
-	for (;;) {
-		size_t before = *from;
-
-		if ((n = body_take(c, from, b, MH_IO_CHUNK, deadline)) == 0)
-			return RD_CLOSE;
-		if (n < 0)
-			return io_now_ms() >= deadline ? RD_TIMEOUT : RD_CLOSE;
-		raw = b->len - decoded;
-		rest = http_chunked_decode(&dec, b->p + decoded, &raw, &c->lim,
-		    herr);
-		if (rest == HTTP_PARSE_ERROR)
-			return RD_ERROR;
-		if (rest > 0 && *from != before)
-			*from -= (size_t)rest;	/* still in c->buf: un-take */
-		else if (rest > 0) {
-			/* Read fresh, after everything in c->buf: carry over. */
-			if (!body_reserve(carry, (size_t)rest))
-				return RD_CLOSE;
-			memcpy(carry->p, b->p + decoded + raw, (size_t)rest);
-			carry->len = (size_t)rest;
-		}
-		decoded += raw;
-		b->len = decoded;
-		if (decoded > c->body_limit) {
-			herr->status = 413;
-			herr->msg = "the request body is over the size limit";
-			return RD_ERROR;
-		}
-		if (rest >= 0)
-			return RD_OK;
-	}
-}
-
-/* ---- writing ---- */
-
-/* Writes status line, headers and (unless HEAD) body; false if it failed. */
-static bool
-send_response(const struct http_request *req,
-    const struct api_response *resp, bool close, bool head_only)
-{
-	struct http_response h;
-	struct iovec iov[2];
-	struct mh_err err;
-	char head[1024];
-	size_t hlen;
-
-	last_words_armed = 0;	/* answered: a 503 after this would be garbage */
-	memset(&h, 0, sizeof h);
-	h.status = resp->status;
-	h.content_type = resp->content_type;
-	h.content_length = resp->body_len;
-	h.close = close;
-	h.keep_alive_header = !close && req != NULL && req->version_minor == 0;
-	h.location = resp->location[0] != '\0' ? resp->location : NULL;
-	h.allow = resp->allow;
-	h.retry_after = resp->retry_after;
-	if ((hlen = http_format_head(head, sizeof head, &h, time(NULL))) == 0)
-		return false;
-	iov[0].iov_base = head;
-	iov[0].iov_len = hlen;
-	iov[1].iov_base = resp->body;
-	iov[1].iov_len = head_only || resp->status == 204 ? 0 : resp->body_len;
-	return io_writev_deadline(1, iov, 2, io_now_ms() + opt.write_ms,
-	    &err) == MH_OK;
-}
-
-static bool
-send_continue(void)
-{
-	static char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
-	struct iovec iov = { line, sizeof line - 1 };
-	struct mh_err err;
-
-	return io_writev_deadline(1, &iov, 1, io_now_ms() + opt.write_ms,
-	    &err) == MH_OK;
 }
 
 /* One access-log line: peer, method, path, status, bytes, microseconds. */
 static void
-log_request(struct conn *c, const struct http_request *req, int status,
-    size_t bytes, int64_t start_us)
+log_request(void *arg, const struct http_request *req, int status,
+    size_t bytes, int64_t start_us, const char *detail)
 {
+	const char *peer = arg;
 	struct timespec ts;
 	int64_t now_us;
 
-	if (!c->log)
+	if (!log_enabled)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-	fprintf(stderr, "%s %s %.*s %d %zu %lldus%s%s\n", c->peer,
+	fprintf(stderr, "%s %s %.*s %d %zu %lldus%s%s\n", peer,
 	    req ? http_method_name(req->method) : "-",
 	    req ? (int)(req->path.len > 200 ? 200 : req->path.len) : 1,
 	    req ? req->path.p : "-", status, bytes,
-	    (long long)(now_us - start_us), c->api.detail[0] ? " " : "",
-	    c->api.detail);
-	c->api.detail[0] = '\0';
+	    (long long)(now_us - start_us), detail[0] ? " " : "", detail);
+	log_pending = true;
 }
 
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* Answers an error that ends the connection. */
 static void
-fail_and_close(struct conn *c, const struct http_request *req, int status,
-    const char *msg, int64_t start)
+config_setup(struct conn_config *cfg, const struct globals *g)
 {
-	struct api_response resp;
-
-	api_error(&resp, status, msg);
-	send_response(req, &resp, true, false);
-	log_request(c, req, status, resp.body_len, start);
-	api_response_free(&resp);
+	memset(cfg, 0, sizeof *cfg);
+	cfg->header_ms = opt.header_ms;
+	cfg->body_ms = opt.body_ms;
+	cfg->idle_ms = opt.idle_ms;
+	cfg->write_ms = opt.write_ms;
+	cfg->max_requests = opt.max_requests;
+	cfg->body_limit = api_body_limit(g->max_message);
+	http_limits_default(&cfg->lim);
+	cfg->log = log_request;
 }
 
-/* ---- one request ---- */
+static void
+log_setup(int sock)
+{
+	log_enabled = stderr_is_private(sock);
+	if (log_enabled)
+		setvbuf(stderr, NULL, _IOFBF, 16384);
+}
+
+/* ---- per-connection mode: fd 0 in, fd 1 out ---- */
+
+/* Writes all pending output by the write deadline. */
+static void
+pipe_write(struct conn *c)
+{
+	struct iovec iov[2];
+	struct mh_err err;
+	size_t total = 0;
+	int i, n = conn_output(c, iov);
+
+	for (i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	if (io_writev_deadline(1, iov, n, conn_deadline(c), &err) != MH_OK) {
+		conn_abort(c);
+		return;
+	}
+	last_words_arm(1);	/* the next pipelined request may be answered */
+	conn_sent(c, total, io_now_ms());
+	last_words_disarm();
+}
+
+/* Waits for input (SIGTERM is noted, not fatal), then reads it. */
+static void
+pipe_read(struct conn *c, const sigset_t *wait_mask)
+{
+	char *p;
+	size_t cap;
+	ssize_t n;
+
+	if (terminating)
+		conn_shutdown(c);
+	if (conn_want(c) != CONN_READ)
+		return;
+	log_flush(false);
+	switch (io_wait_readable(0, conn_deadline(c), wait_mask)) {
+	case IO_READY:
+		break;
+	case IO_SIGNAL:
+		return;		/* conn_shutdown on the next turn */
+	case IO_TIMEOUT:
+		conn_timeout(c, io_now_ms());
+		return;
+	default:
+		conn_abort(c);
+		return;
+	}
+	if (!conn_read_buf(c, &p, &cap)) {
+		conn_abort(c);
+		return;
+	}
+	while ((n = read(0, p, cap)) == -1 && errno == EINTR)
+		;
+	if (n < 0) {
+		conn_abort(c);
+		return;
+	}
+	last_words_arm(1);
+	conn_received(c, (size_t)n, io_now_ms());
+	last_words_disarm();
+}
+
+static void
+serve_pipe(const struct conn_config *cfg, struct api_ctx *api, char *peer)
+{
+	struct conn c;
+	sigset_t wait_mask;
+
+	signals_setup(&wait_mask);
+	io_bound_writes(1, opt.write_ms < 1000 ? opt.write_ms : 1000);
+	conn_init(&c, cfg, api, peer, io_now_ms());
+	while (conn_want(&c) != CONN_DONE) {
+		if (conn_want(&c) == CONN_WRITE)
+			pipe_write(&c);
+		else
+			pipe_read(&c, &wait_mask);
+	}
+	conn_free(&c);
+}
+
+/* ---- wait mode: a listening socket, workers, epoll ---- */
 
 /*
- * Reads the body the head announced.  Returns RD_OK with the body in *b,
- * or how the connection ends; *status and *msg say what to answer.
+ * The listening socket, if we were given one: systemd's (LISTEN_PID is us,
+ * LISTEN_FDS=1: fd 3, sd_listen_fds(3)) or inetd wait's (fd 0).  -1 if
+ * none; MH_USAGE if systemd passed more than one.
  */
-static enum rd
-read_body(struct conn *c, const struct http_request *req, size_t *from,
-    struct body *b, struct body *carry, struct http_error *herr)
+static enum mh_status
+listen_socket(int *fd, struct mh_err *err)
 {
-	bool has_body = req->chunked ||
-	    (req->has_content_length && req->content_length > 0);
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	int yes = 0;
+	socklen_t len = sizeof yes;
 
-	if (req->has_content_length && req->content_length > c->body_limit) {
-		herr->status = 413;	/* at once, before any 100 (RFC 9110 §10.1.1) */
-		herr->msg = "the request body is over the size limit";
-		return RD_ERROR;
-	}
-	if (!has_body)
-		return RD_OK;
-	if (req->expect_continue && !api_wants_body(req)) {
-		herr->status = 0;	/* answer without the body, then close */
-		return RD_ERROR;
-	}
-	if (req->expect_continue && !send_continue())
-		return RD_CLOSE;
-	if (req->chunked)
-		return read_body_chunked(c, from, b, carry, herr);
-	return read_body_length(c, from, req->content_length, b);
+	*fd = -1;
+	if (pid != NULL && fds != NULL && strtol(pid, NULL, 10) == getpid()) {
+		unsetenv("LISTEN_PID");	/* not for our children */
+		unsetenv("LISTEN_FDS");
+		unsetenv("LISTEN_FDNAMES");
+		if (strcmp(fds, "1") != 0)
+			return mh_errf(err, MH_USAGE, "systemd passed %s "
+			    "sockets; serve takes one", fds);
+		*fd = 3;
+	} else if (getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &yes, &len) == 0 &&
+	    yes)
+		*fd = 0;
+	return MH_OK;
 }
 
-/* Drops the consumed bytes of c->buf and appends the carried-over ones. */
-static bool
-conn_advance(struct conn *c, size_t consumed_to, const struct body *carry)
+static int
+cpu_count(void)
 {
-	c->off = consumed_to;
-	if (c->off == c->len)
-		c->off = c->len = 0;
-	if (carry->len == 0)
-		return true;
-	if (c->len + carry->len > c->cap) {
-		char *nbuf = realloc(c->buf, c->len + carry->len);
+	cpu_set_t set;
+	int n;
 
-		if (nbuf == NULL)
+	if (sched_getaffinity(0, sizeof set, &set) == 0 &&
+	    (n = CPU_COUNT(&set)) > 0)
+		return n;
+	n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? n : 1;
+}
+
+/* One connection of a worker. */
+struct wconn {
+	int		 fd;
+	uint32_t	 events;	/* the epoll interest now */
+	struct conn	 c;
+	struct wconn	*prev, *next;
+	char		 peer[INET6_ADDRSTRLEN + 8];
+};
+
+struct worker {
+	int			 lfd, ep;
+	const struct conn_config *cfg;
+	struct api_ctx		*api;
+	struct wconn		*conns;	/* all open connections */
+	size_t			 nconns;
+	bool			 draining;
+	int64_t			 accept_paused_until;	/* 0: accepting */
+};
+
+static void
+wconn_close(struct worker *w, struct wconn *wc)
+{
+	close(wc->fd);		/* also leaves the epoll set */
+	conn_free(&wc->c);
+	if (wc->prev != NULL)
+		wc->prev->next = wc->next;
+	else
+		w->conns = wc->next;
+	if (wc->next != NULL)
+		wc->next->prev = wc->prev;
+	w->nconns--;
+	free(wc);
+}
+
+static void
+wconn_interest(struct worker *w, struct wconn *wc, uint32_t events)
+{
+	struct epoll_event ev;
+
+	if (wc->events == events)
+		return;
+	memset(&ev, 0, sizeof ev);
+	ev.events = events;
+	ev.data.ptr = wc;
+	if (epoll_ctl(w->ep, EPOLL_CTL_MOD, wc->fd, &ev) == 0)
+		wc->events = events;
+	else
+		conn_abort(&wc->c);
+}
+
+/* Writes what it can; false when the socket is full (wait for EPOLLOUT). */
+static bool
+wconn_write(struct wconn *wc)
+{
+	struct iovec iov[2];
+	int n = conn_output(&wc->c, iov);
+	ssize_t k;
+
+	while ((k = writev(wc->fd, iov, n)) == -1 && errno == EINTR)
+		;
+	if (k < 0) {
+		if (errno == EAGAIN)
 			return false;
-		c->buf = nbuf;
-		c->cap = c->len + carry->len;
+		conn_abort(&wc->c);
+		return true;
 	}
-	memcpy(c->buf + c->len, carry->p, carry->len);
-	c->len += carry->len;
+	last_words_arm(wc->fd);
+	conn_sent(&wc->c, (size_t)k, io_now_ms());
+	last_words_disarm();
 	return true;
 }
 
-/* Serves one request; false when the connection must end. */
-static bool
-serve_one(struct conn *c)
+enum rd { RD_NONE, RD_SOME, RD_ALL };
+
+/*
+ * Reads what there is: RD_NONE if nothing (wait for EPOLLIN), RD_SOME if
+ * less than the room (the socket is drained: reading again would only say
+ * EAGAIN), RD_ALL if it filled the room (there may be more).
+ */
+static enum rd
+wconn_read(struct wconn *wc)
 {
-	struct http_request req;
-	struct http_error herr = { 400, "bad request" };
-	struct api_response resp;
-	struct body b = { NULL, 0, 0 }, carry = { NULL, 0, 0 };
-	size_t head_len = 0, from;
-	int64_t start = now_us();
-	enum rd rd;
-	bool close, ok;
+	char *p;
+	size_t cap;
+	ssize_t n;
 
-	rd = read_head(c, &req, &head_len, &herr);
-	if (rd == RD_TIMEOUT)
-		fail_and_close(c, NULL, 408, "timed out reading the request "
-		    "headers", start);
-	else if (rd == RD_ERROR)
-		fail_and_close(c, NULL, herr.status, herr.msg, start);
-	if (rd != RD_OK)
-		return false;
-
-	from = c->off + head_len;
-	prepare_last_words();
-	last_words_armed = 1;
-	if (api_wants_body(&req) && !req.chunked && !req.has_content_length) {
-		/* RFC 9110 §15.5.12: no body was sent, so the stream is intact. */
-		api_error(&resp, 411, "a POST needs a Content-Length or "
-		    "Transfer-Encoding: chunked body");
-		rd = RD_OK;
-	} else {
-		rd = read_body(c, &req, &from, &b, &carry, &herr);
-		if (rd == RD_OK)
-			api_handle(&c->api, &req, b.p, b.len, &resp);
-		else if (rd == RD_ERROR && herr.status == 0)
-			api_handle(&c->api, &req, NULL, 0, &resp);
+	if (!conn_read_buf(&wc->c, &p, &cap)) {
+		conn_abort(&wc->c);
+		return RD_ALL;
 	}
-	if (rd == RD_TIMEOUT)
-		fail_and_close(c, &req, 408, "timed out reading the request body",
-		    start);
-	else if (rd == RD_ERROR && herr.status != 0)
-		fail_and_close(c, &req, herr.status, herr.msg, start);
-	if (rd != RD_OK && !(rd == RD_ERROR && herr.status == 0)) {
-		free(b.p);
-		free(carry.p);
-		return false;
+	while ((n = read(wc->fd, p, cap)) == -1 && errno == EINTR)
+		;
+	if (n < 0) {
+		if (errno == EAGAIN)
+			return RD_NONE;
+		conn_abort(&wc->c);
+		return RD_ALL;
 	}
-
-	close = rd != RD_OK || !req.keep_alive || terminating ||
-	    ++c->requests >= opt.max_requests;
-	ok = send_response(&req, &resp, close, req.method == HTTP_HEAD);
-	log_request(c, &req, resp.status, resp.body_len, start);
-	api_response_free(&resp);
-	if (ok && !close)
-		ok = conn_advance(c, from, &carry);
-	free(b.p);
-	free(carry.p);
-	return ok && !close;
+	last_words_arm(wc->fd);
+	conn_received(&wc->c, (size_t)n, io_now_ms());
+	last_words_disarm();
+	return (size_t)n < cap && n > 0 ? RD_SOME : RD_ALL;
 }
+
+/*
+ * Moves one connection as far as it goes without blocking.  `fresh`: the
+ * socket may have unread bytes (just accepted, or EPOLLIN); once a read
+ * came back short it is drained, and epoll says when more arrives (level
+ * triggered), which saves a read(2) that would fail per request.
+ */
+static void
+wconn_drive(struct worker *w, struct wconn *wc, bool fresh)
+{
+	for (;;) {
+		if (w->draining)
+			conn_shutdown(&wc->c);
+		switch (conn_want(&wc->c)) {
+		case CONN_DONE:
+			wconn_close(w, wc);
+			return;
+		case CONN_WRITE:
+			if (!wconn_write(wc)) {
+				wconn_interest(w, wc, EPOLLOUT);
+				return;
+			}
+			break;
+		case CONN_READ:
+			if (!fresh) {
+				wconn_interest(w, wc, EPOLLIN);
+				return;
+			}
+			switch (wconn_read(wc)) {
+			case RD_NONE:
+				wconn_interest(w, wc, EPOLLIN);
+				return;
+			case RD_SOME:
+				fresh = false;
+				break;
+			case RD_ALL:
+				break;
+			}
+			break;
+		}
+	}
+}
+
+static bool
+listen_interest(struct worker *w, bool on)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLIN | EPOLLEXCLUSIVE;	/* no thundering herd */
+	ev.data.ptr = NULL;
+	return epoll_ctl(w->ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, w->lfd,
+	    on ? &ev : NULL) == 0;
+}
+
+static void
+worker_pause_accept(struct worker *w)
+{
+	if (w->accept_paused_until == 0 && listen_interest(w, false))
+		w->accept_paused_until = io_now_ms() + MH_SERVE_ACCEPT_PAUSE_MS;
+}
+
+/* Accepts what is waiting (a bounded batch, to stay fair to the others). */
+static void
+worker_accept(struct worker *w)
+{
+	struct sockaddr_storage ss;
+	struct epoll_event ev;
+	struct wconn *wc;
+	socklen_t sl;
+	int fd, i, one = 1;
+
+	for (i = 0; i < 64; i++) {
+		sl = sizeof ss;
+		fd = accept4(w->lfd, (struct sockaddr *)&ss, &sl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			/* EAGAIN: another worker was faster.  Out of
+			 * descriptors or memory: the listening socket stays
+			 * readable, so stop polling it for a while (the
+			 * backlog keeps the connections). */
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				worker_pause_accept(w);
+			return;
+		}
+		if ((wc = calloc(1, sizeof *wc)) == NULL) {
+			close(fd);
+			return;
+		}
+		wc->fd = fd;
+		addr_name(&ss, wc->peer, sizeof wc->peer);
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		conn_init(&wc->c, w->cfg, w->api, wc->peer, io_now_ms());
+		memset(&ev, 0, sizeof ev);
+		ev.events = wc->events = EPOLLIN;
+		ev.data.ptr = wc;
+		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			close(fd);
+			conn_free(&wc->c);
+			free(wc);
+			continue;
+		}
+		wc->next = w->conns;
+		if (w->conns != NULL)
+			w->conns->prev = wc;
+		w->conns = wc;
+		w->nconns++;
+		wconn_drive(w, wc, true); /* the request is often there already */
+	}
+}
+
+/* Ends connections whose deadline passed; returns ms to the next one. */
+static int
+worker_timeouts(struct worker *w)
+{
+	struct wconn *wc, *next;
+	int64_t now = io_now_ms(), first = -1, d;
+
+	for (wc = w->conns; wc != NULL; wc = next) {
+		next = wc->next;
+		d = conn_deadline(&wc->c);
+		if (d <= now) {
+			last_words_arm(wc->fd);
+			conn_timeout(&wc->c, now);
+			last_words_disarm();
+			wconn_drive(w, wc, false);
+		} else if (first == -1 || d < first)
+			first = d;
+	}
+	if (w->accept_paused_until != 0) {
+		if (w->accept_paused_until <= now && !w->draining) {
+			if (listen_interest(w, true))
+				w->accept_paused_until = 0;
+		} else if (first == -1 || w->accept_paused_until < first)
+			first = w->accept_paused_until;
+	}
+	if (log_pending) {
+		d = log_flushed + 1000;
+		if (first == -1 || d < first)
+			first = d > now ? d : now + 1;
+	}
+	return first == -1 ? -1 : (int)(first - now);
+}
+
+/* SIGTERM: stop accepting, finish what is in progress. */
+static void
+worker_drain(struct worker *w)
+{
+	struct wconn *wc, *next;
+
+	w->draining = true;
+	if (w->accept_paused_until == 0)
+		listen_interest(w, false);
+	w->accept_paused_until = 0;
+	close(w->lfd);
+	for (wc = w->conns; wc != NULL; wc = next) {
+		next = wc->next;
+		wconn_drive(w, wc, false);
+	}
+}
+
+static void
+worker_run(struct worker *w, const sigset_t *wait_mask)
+{
+	struct epoll_event evs[64];
+	int i, n, timeout;
+
+	for (;;) {
+		if (terminating && !w->draining)
+			worker_drain(w);
+		if (w->draining && w->nconns == 0)
+			return;
+		timeout = worker_timeouts(w);
+		log_flush(false);
+		n = epoll_pwait(w->ep, evs, 64, timeout, wait_mask);
+		for (i = 0; i < n; i++) {
+			if (evs[i].data.ptr == NULL) {
+				if (!w->draining)
+					worker_accept(w);
+			} else
+				wconn_drive(w, evs[i].data.ptr, true);
+		}
+	}
+}
+
+/* A worker process: its own epoll set, store and connections. */
+static int
+worker_main(int lfd, const struct conn_config *cfg, struct api_ctx *api,
+    pid_t master)
+{
+	struct worker w;
+	sigset_t wait_mask;
+
+	prctl(PR_SET_PDEATHSIG, SIGTERM);	/* drain if the master dies */
+	signals_setup(&wait_mask);
+	sigdelset(&wait_mask, SIGCHLD);
+	if (getppid() != master)
+		return 0;
+	memset(&w, 0, sizeof w);
+	w.lfd = lfd;
+	w.cfg = cfg;
+	w.api = api;
+	if ((w.ep = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    !listen_interest(&w, true))
+		return 3;
+	worker_run(&w, &wait_mask);
+	log_flush(true);
+	api_close(api);
+	return 0;
+}
+
+/* The master: keeps opt.workers workers running until SIGTERM. */
+struct master {
+	pid_t		*pids;		/* 0: a free slot */
+	int64_t		*started;	/* io_now_ms() of each start */
+	int		 n, alive;
+	int64_t		 respawn_at;	/* 0: none pending */
+};
+
+static pid_t
+worker_spawn(int lfd, const struct conn_config *cfg, struct api_ctx *api)
+{
+	pid_t master = getpid(), pid;
+
+	fflush(stderr);
+	if ((pid = fork()) != 0)
+		return pid;
+	_exit(worker_main(lfd, cfg, api, master));
+}
+
+static void
+master_log_death(pid_t pid, int status)
+{
+	if (!log_enabled)
+		return;
+	if (WIFSIGNALED(status))
+		fprintf(stderr, "msghash serve: worker %ld was killed by signal "
+		    "%d; starting another\n", (long)pid, WTERMSIG(status));
+	else
+		fprintf(stderr, "msghash serve: worker %ld exited with status "
+		    "%d; starting another\n", (long)pid, WEXITSTATUS(status));
+	fflush(stderr);
+}
+
+/* Reaps dead workers; schedules replacements unless terminating. */
+static void
+master_reap(struct master *m)
+{
+	int status, i;
+	pid_t pid;
+	int64_t now = io_now_ms();
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < m->n && m->pids[i] != pid; i++)
+			;
+		if (i == m->n)
+			continue;
+		m->pids[i] = 0;
+		m->alive--;
+		if (terminating)
+			continue;
+		master_log_death(pid, status);
+		/* A worker that dies at once would die again: back off. */
+		m->respawn_at = now - m->started[i] < 1000 ?
+		    now + MH_SERVE_RESPAWN_BACKOFF_MS : now;
+	}
+}
+
+static void
+master_spawn(struct master *m, int lfd, const struct conn_config *cfg,
+    struct api_ctx *api)
+{
+	int i;
+	pid_t pid;
+
+	for (i = 0; i < m->n; i++) {
+		if (m->pids[i] != 0)
+			continue;
+		if ((pid = worker_spawn(lfd, cfg, api)) == -1)
+			break;	/* fork failed: try again later */
+		m->pids[i] = pid;
+		m->started[i] = io_now_ms();
+		m->alive++;
+	}
+	m->respawn_at = m->alive < m->n ?
+	    io_now_ms() + MH_SERVE_RESPAWN_BACKOFF_MS : 0;
+}
+
+static enum mh_status
+serve_listen(int lfd, const struct conn_config *cfg, struct api_ctx *api,
+    struct mh_err *err)
+{
+	struct master m;
+	sigset_t set;
+	struct timespec ts;
+	int i, sig, flags;
+	int64_t wait;
+
+	memset(&m, 0, sizeof m);
+	m.n = opt.workers > 0 ? opt.workers : cpu_count();
+	m.pids = calloc((size_t)m.n, sizeof *m.pids);
+	m.started = calloc((size_t)m.n, sizeof *m.started);
+	if (m.pids == NULL || m.started == NULL) {
+		free(m.pids);
+		free(m.started);
+		return mh_errf(err, MH_SYSTEM, "out of memory");
+	}
+	if ((flags = fcntl(lfd, F_GETFL)) == -1 ||
+	    fcntl(lfd, F_SETFL, flags | O_NONBLOCK) == -1)
+		return mh_errf(err, MH_SYSTEM, "cannot use the listening "
+		    "socket: %s", strerror(errno));
+	/* The master only waits for signals: take them synchronously. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	master_spawn(&m, lfd, cfg, api);
+	for (;;) {
+		if (m.respawn_at != 0 && !terminating) {
+			wait = m.respawn_at - io_now_ms();
+			if (wait <= 0) {
+				master_spawn(&m, lfd, cfg, api);
+				continue;
+			}
+			ts.tv_sec = wait / 1000;
+			ts.tv_nsec = (wait % 1000) * 1000000;
+			sig = sigtimedwait(&set, NULL, &ts);
+		} else
+			sig = sigwaitinfo(&set, NULL);
+		if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+			terminating = 1;
+			for (i = 0; i < m.n; i++)
+				if (m.pids[i] != 0)
+					kill(m.pids[i], SIGTERM);
+		}
+		master_reap(&m);
+		if (terminating && m.alive == 0)
+			break;
+	}
+	close(lfd);
+	free(m.pids);
+	free(m.started);
+	return MH_OK;
+}
+
+/* ---- the command ---- */
 
 static enum mh_status
 serve_exec(const struct globals *g, int argc, char **argv, struct mh_err *err)
 {
-	struct conn c;
+	struct conn_config cfg;
+	struct api_ctx api;
+	char peer[INET6_ADDRSTRLEN + 8];
 	enum mh_status status;
+	int lfd;
 
 	if (argc != 0)
 		return mh_errf(err, MH_USAGE, "unexpected operand '%s'", argv[0]);
-	memset(&c, 0, sizeof c);
-	if ((status = cmd_store_dir(g, &c.api.db_dir, err)) != MH_OK)
+	memset(&api, 0, sizeof api);
+	if ((status = cmd_store_dir(g, &api.db_dir, err)) != MH_OK)
 		return status;
-	c.api.max_message = g->max_message;
-	c.body_limit = api_body_limit(g->max_message);
-	http_limits_default(&c.lim);
-	c.log = stderr_is_private();
-	if (c.log)
-		setvbuf(stderr, NULL, _IOFBF, 16384);
-	peer_name(c.peer, sizeof c.peer);
-	signals_setup(&c);
-	last_words_log = c.log;
+	if ((status = listen_socket(&lfd, err)) != MH_OK)
+		return status;
+	api.max_message = g->max_message;
+	config_setup(&cfg, g);
 	store_set_watchdog_hook(serve_watchdog_words);
-	io_bound_writes(1, opt.write_ms < 1000 ? opt.write_ms : 1000);
+	log_setup(lfd >= 0 ? lfd : 0);
+	if (lfd >= 0)
+		return serve_listen(lfd, &cfg, &api, err);
 
-	while (serve_one(&c))
-		;
-	log_flush(&c, true);
-	api_close(&c.api);
-	free(c.buf);
+	peer_name(peer, sizeof peer);
+	serve_pipe(&cfg, &api, peer);
+	log_flush(true);
+	api_close(&api);
 	return MH_OK;
 }
 
 const struct cmd_entry cmd_serve_entry = {
 	.name = "serve",
 	.operands = "",
-	.summary = "answer one HTTP/1.1 connection on stdin/stdout (inetd, "
-	    "systemd)",
+	.summary = "answer HTTP/1.1 on stdin/stdout, or on a listening socket "
+	    "(inetd, systemd)",
 	.options = serve_options,
 	.option = serve_option,
 	.exec = serve_exec,

@@ -39,4 +39,9 @@
 #define MH_HTTP_MAX_REQUESTS		100000	/* per connection, then Connection: close;
 					   each reconnect costs a process start */
 
+/* serve in wait mode (a listening socket). */
+#define MH_SERVE_WORKERS_MAX		256	/* --workers */
+#define MH_SERVE_RESPAWN_BACKOFF_MS	1000	/* a worker that died young */
+#define MH_SERVE_ACCEPT_PAUSE_MS	100	/* out of descriptors: stop accepting */
+
 #endif /* MH_LIMITS_H */

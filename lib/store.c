@@ -575,6 +575,9 @@ env_connect(struct store *st, struct mh_err *err)
 			lock_release(st);
 			return status;
 		}
+		/* Before the open too: libdb retries joining an empty region
+		 * for seconds, longer than MH_STORE_GATE_SEC. */
+		(void)unwedge_locked(st);
 		ret = env_open_locked(st);
 		if (ret != 0 && ret != DB_RUNRECOVERY && unwedge_locked(st))
 			ret = DB_RUNRECOVERY;	/* so: try again */

@@ -1,0 +1,130 @@
+/*
+ * conn.h — one HTTP/1.1 connection as a state machine: bytes in, bytes out,
+ * no I/O.
+ *
+ * `msghash serve` drives it in two ways: per connection (fd 0/1, blocking
+ * reads and writes under deadlines) and in wait mode (many non-blocking
+ * sockets in one epoll loop).  Both get the same framing, limits, timeouts
+ * and answers because both run this code.  The driver loop:
+ *
+ *	for (;;) switch (conn_want(c)) {
+ *	case CONN_READ:  conn_read_buf(c, &p, &cap); n = read(fd, p, cap);
+ *	                 conn_received(c, n, now);  (n = 0: EOF)
+ *	case CONN_WRITE: conn_output(c, iov, 3); n = writev(...);
+ *	                 conn_sent(c, n, now);
+ *	case CONN_DONE:  close
+ *	}
+ *	... and conn_timeout(c, now) once conn_deadline(c) has passed.
+ *
+ * Requests are answered in order and one at a time: the next pipelined
+ * request is parsed only when the previous response has been written.  So
+ * while api_handle runs (inside conn_received or conn_sent) no response
+ * bytes are pending, and the serve watchdog's last words (a 503) can go
+ * straight to the socket.
+ */
+#ifndef MH_CONN_H
+#define MH_CONN_H
+
+#include <sys/uio.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api.h"
+#include "http.h"
+
+struct conn_config {
+	int		 header_ms;	/* first byte of a request -> end of head */
+	int		 body_ms;	/* end of head -> end of body */
+	int		 idle_ms;	/* between requests */
+	int		 write_ms;	/* one response */
+	long		 max_requests;	/* per connection, then close */
+	size_t		 body_limit;	/* api_body_limit() */
+	struct http_limits lim;
+	/* One call per answered request (the access log); may be NULL.  arg
+	 * is conn_init's log_arg (the peer, say). */
+	void		(*log)(void *arg, const struct http_request *req,
+			    int status, size_t bytes, int64_t start_us,
+			    const char *detail);
+};
+
+enum conn_want {
+	CONN_READ,	/* call conn_read_buf + conn_received */
+	CONN_WRITE,	/* call conn_output + conn_sent */
+	CONN_DONE	/* close the connection */
+};
+
+struct conn_buf {
+	char	*p;
+	size_t	 len, cap;
+};
+
+enum conn_state {
+	CONN_IDLE,	/* between requests: the idle timeout */
+	CONN_HEAD,	/* a request has begun: the header deadline */
+	CONN_BODY,	/* reading the body: the body deadline */
+	CONN_CLOSING	/* the last response is being written */
+};
+
+struct conn {
+	const struct conn_config *cfg;
+	struct api_ctx	*api;
+	void		*log_arg;
+	enum conn_state	 state;
+	bool		 closed;	/* EOF, error or done: nothing more */
+	bool		 shutting_down;	/* conn_shutdown: close when idle */
+	int64_t		 deadline;	/* io_now_ms() time; see conn_deadline */
+	int64_t		 start_us;	/* when the current request began */
+	long		 requests;
+
+	struct conn_buf	 in;		/* received bytes; in.p[off..len) unread */
+	size_t		 off;
+
+	/* The request being read (its slices point into in.p, which does not
+	 * move until the request is answered). */
+	struct http_request req;
+	size_t		 from;		/* in.p index: next body byte */
+	struct conn_buf	 body;
+	struct conn_buf	 carry;		/* bytes after a chunked body */
+	struct http_chunked chunked;
+	size_t		 decoded;	/* chunked: body.p[0..decoded) decoded */
+	bool		 answer_then_close; /* Expect: 100 on a bodiless route */
+	bool		 body_complete;	/* waiting for the 100 to be written */
+	bool		 answered;	/* the output is the answer (not a 100) */
+
+	/* Output: head (+ body), written in order. */
+	char		 head[1024];
+	size_t		 head_len, head_off;
+	struct api_response resp;
+	size_t		 resp_off, resp_len;
+	bool		 close_after;	/* close once the output is written */
+};
+
+void		conn_init(struct conn *c, const struct conn_config *cfg,
+		    struct api_ctx *api, void *log_arg, int64_t now_ms);
+void		conn_free(struct conn *c);
+
+enum conn_want	conn_want(const struct conn *c);
+
+/* Where to read into: false if out of memory (then the connection is done). */
+bool		conn_read_buf(struct conn *c, char **p, size_t *cap);
+/* n bytes arrived at the place conn_read_buf gave (0: the peer closed). */
+void		conn_received(struct conn *c, size_t n, int64_t now_ms);
+
+/* The pending output as up to 2 iovecs; returns how many. */
+int		conn_output(const struct conn *c, struct iovec *iov);
+/* n bytes of it were written (or the write failed: conn_abort). */
+void		conn_sent(struct conn *c, size_t n, int64_t now_ms);
+
+/* When conn_timeout must be called (io_now_ms() time). */
+int64_t		conn_deadline(const struct conn *c);
+/* The deadline passed: 408 mid-request, or a silent close when idle. */
+void		conn_timeout(struct conn *c, int64_t now_ms);
+
+/* SIGTERM: finish the request in progress, then close; close now if idle. */
+void		conn_shutdown(struct conn *c);
+/* The socket failed: drop everything. */
+void		conn_abort(struct conn *c);
+
+#endif /* MH_CONN_H */
