@@ -521,7 +521,9 @@ wconn_interest(struct worker *w, struct wconn *wc, uint32_t events)
 	memset(&ev, 0, sizeof ev);
 	ev.events = events;
 	ev.data.ptr = wc;
-	if (epoll_ctl(w->ep, EPOLL_CTL_MOD, wc->fd, &ev) == 0)
+	/* events 0: not in the epoll set yet (see worker_accept) */
+	if (epoll_ctl(w->ep, wc->events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD,
+	    wc->fd, &ev) == 0)
 		wc->events = events;
 	else
 		conn_abort(&wc->c);
@@ -647,10 +649,9 @@ static void
 worker_accept(struct worker *w)
 {
 	struct sockaddr_storage ss;
-	struct epoll_event ev;
 	struct wconn *wc;
 	socklen_t sl;
-	int fd, i, one = 1;
+	int fd, i;
 
 	for (i = 0; i < 64; i++) {
 		sl = sizeof ss;
@@ -672,23 +673,15 @@ worker_accept(struct worker *w)
 		}
 		wc->fd = fd;
 		addr_name(&ss, wc->peer, sizeof wc->peer);
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		conn_init(&wc->c, w->cfg, w->api, wc->peer, io_now_ms());
-		memset(&ev, 0, sizeof ev);
-		ev.events = wc->events = EPOLLIN;
-		ev.data.ptr = wc;
-		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
-			close(fd);
-			conn_free(&wc->c);
-			free(wc);
-			continue;
-		}
 		wc->next = w->conns;
 		if (w->conns != NULL)
 			w->conns->prev = wc;
 		w->conns = wc;
 		w->nconns++;
-		wconn_drive(w, wc, true); /* the request is often there already */
+		/* The request is often there already; a connection that is
+		 * answered and closed at once never enters the epoll set. */
+		wconn_drive(w, wc, true);
 	}
 }
 
@@ -876,7 +869,7 @@ serve_listen(int lfd, const struct conn_config *cfg, struct api_ctx *api,
 	struct master m;
 	sigset_t set;
 	struct timespec ts;
-	int i, sig, flags;
+	int i, sig, flags, one = 1;
 	int64_t wait;
 
 	memset(&m, 0, sizeof m);
@@ -892,6 +885,9 @@ serve_listen(int lfd, const struct conn_config *cfg, struct api_ctx *api,
 	    fcntl(lfd, F_SETFL, flags | O_NONBLOCK) == -1)
 		return mh_errf(err, MH_SYSTEM, "cannot use the listening "
 		    "socket: %s", strerror(errno));
+	/* Accepted sockets inherit it: one answer is one writev, not to be
+	 * held back waiting for an ACK. */
+	(void)setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	/* The master only waits for signals: take them synchronously. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
