@@ -382,6 +382,7 @@ bool
 conn_read_buf(struct conn *c, char **p, size_t *cap)
 {
 	size_t want, max;
+	char *np;
 
 	if (c->state == CONN_BODY) {
 		want = MH_IO_CHUNK;
@@ -407,8 +408,11 @@ conn_read_buf(struct conn *c, char **p, size_t *cap)
 		want = c->in.cap ? c->in.cap * 2 : MH_IO_CHUNK;
 		if (want > max)
 			want = max;
-		if (!buf_reserve(&c->in, want - c->in.len))
+		np = realloc(c->in.p, want);	/* exactly: max is the limit */
+		if (np == NULL)
 			return false;
+		c->in.p = np;
+		c->in.cap = want;
 	}
 	if (c->in.len == c->in.cap)
 		return false;

@@ -10,14 +10,16 @@
  *	for (;;) switch (conn_want(c)) {
  *	case CONN_READ:  conn_read_buf(c, &p, &cap); n = read(fd, p, cap);
  *	                 conn_received(c, n, now);  (n = 0: EOF)
- *	case CONN_WRITE: conn_output(c, iov, 3); n = writev(...);
+ *	case CONN_WRITE: n = writev(fd, iov, conn_output(c, iov));
  *	                 conn_sent(c, n, now);
  *	case CONN_DONE:  close
  *	}
  *	... and conn_timeout(c, now) once conn_deadline(c) has passed.
  *
  * Requests are answered in order and one at a time: the next pipelined
- * request is parsed only when the previous response has been written.  So
+ * request is parsed only when the previous response has been written.
+ * conn_shutdown lets the connection finish what it has received (a
+ * request in progress, and pipelined ones already buffered), then close.  So
  * while api_handle runs (inside conn_received or conn_sent) no response
  * bytes are pending, and the serve watchdog's last words (a 503) can go
  * straight to the socket.

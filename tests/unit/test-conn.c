@@ -1,0 +1,958 @@
+/*
+ * test-conn.c — lib/conn.c, the sans-I/O connection state machine, driven
+ * the way cmd/serve.c drives it, with a real store in a temporary directory
+ * (a fresh one per connection).
+ *
+ * Every fixture pair of tests/fixtures/http (NAME.req, NAME.resp: the exact
+ * response stream with each Date value replaced by DATE, as norm_date in
+ * tests/serve-helper.bash does) is run with the input delivered all at
+ * once, one byte per read, in two reads split at many points (see
+ * split_points), and with writes accepted one byte at a time: framing must
+ * not depend on how the bytes arrive or leave.  Then timeouts, shutdown, deadlines and the
+ * pipelining contract of conn.h, with explicit now_ms values.
+ *
+ * Expected values come from the .resp files, conn.h and RFC 9110/9112,
+ * never from a run of the code.
+ */
+#include <config.h>
+
+#include <sys/uio.h>
+
+#include <ftw.h>
+#include <glob.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "conn.h"
+#include "http.h"
+#include "limits.h"
+#include "tap.h"
+
+static char root[1024];
+static unsigned store_seq;
+static struct conn_config cfg;
+
+/* What the log callback saw (one call per answered request). */
+static int log_status[16];
+static size_t log_calls;
+
+static void
+log_cb(void *arg, const struct http_request *req, int status, size_t bytes,
+    int64_t start_us, const char *detail)
+{
+	(void)arg;
+	(void)req;
+	(void)bytes;
+	(void)start_us;
+	(void)detail;
+	if (log_calls < sizeof log_status / sizeof log_status[0])
+		log_status[log_calls] = status;
+	log_calls++;
+}
+
+/* Like config_setup in cmd/serve.c with the default options. */
+static void
+config_setup(void)
+{
+	memset(&cfg, 0, sizeof cfg);
+	cfg.header_ms = MH_HTTP_HEADER_TIMEOUT_MS;
+	cfg.body_ms = MH_HTTP_BODY_TIMEOUT_MS;
+	cfg.idle_ms = MH_HTTP_IDLE_TIMEOUT_MS;
+	cfg.write_ms = MH_HTTP_WRITE_TIMEOUT_MS;
+	cfg.max_requests = MH_HTTP_MAX_REQUESTS;
+	cfg.body_limit = api_body_limit(MH_MESSAGE_MAX_DEFAULT);
+	http_limits_default(&cfg.lim);
+	cfg.log = log_cb;
+}
+
+/* ---- helpers ---- */
+
+struct obuf {
+	char	*p;
+	size_t	 len, cap;
+};
+
+static void
+obuf_add(struct obuf *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t ncap = b->cap ? b->cap : 1024;
+
+		while (ncap < b->len + n)
+			ncap *= 2;
+		if ((b->p = realloc(b->p, ncap)) == NULL) {
+			perror("realloc");
+			exit(99);
+		}
+		b->cap = ncap;
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+static int
+rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+rm_tree(const char *path)
+{
+	if (access(path, F_OK) != 0)
+		return;		/* e.g. a store that was never opened */
+	if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+		diag("could not remove %s", path);
+}
+
+/* A connection with its own store directory (created on first use). */
+struct tconn {
+	struct conn	 c;
+	struct api_ctx	 api;
+	char		 dir[1100];
+};
+
+static void
+tconn_init(struct tconn *t, int64_t now_ms)
+{
+	memset(&t->api, 0, sizeof t->api);
+	snprintf(t->dir, sizeof t->dir, "%s/store.%u", root, store_seq++);
+	t->api.db_dir = t->dir;
+	t->api.max_message = MH_MESSAGE_MAX_DEFAULT;
+	log_calls = 0;
+	conn_init(&t->c, &cfg, &t->api, NULL, now_ms);
+}
+
+static void
+tconn_free(struct tconn *t)
+{
+	conn_free(&t->c);
+	api_close(&t->api);
+	rm_tree(t->dir);	/* absent if the store was never opened */
+}
+
+/* The total size of the pending output. */
+static size_t
+pending(const struct conn *c)
+{
+	struct iovec iov[3];
+	size_t total = 0;
+	int i, n = conn_output(c, iov);
+
+	for (i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	return total;
+}
+
+/* Writes up to max (0: all) pending bytes into out; returns how many. */
+static size_t
+write_some(struct conn *c, size_t max, struct obuf *out, int64_t now_ms)
+{
+	struct iovec iov[3];
+	size_t total = 0, take;
+	int i, n = conn_output(c, iov);
+
+	for (i = 0; i < n && (max == 0 || total < max); i++) {
+		take = iov[i].iov_len;
+		if (max != 0 && take > max - total)
+			take = max - total;
+		obuf_add(out, iov[i].iov_base, take);
+		total += take;
+	}
+	if (total > 0)
+		conn_sent(c, total, now_ms);
+	return total;
+}
+
+/* Writes everything while the connection wants to write. */
+static void
+drain(struct conn *c, struct obuf *out, int64_t now_ms)
+{
+	while (conn_want(c) == CONN_WRITE)
+		if (write_some(c, 0, out, now_ms) == 0)
+			break;
+}
+
+/* One read of exactly n bytes (n <= the cap conn_read_buf gives). */
+static bool
+feed(struct conn *c, const char *s, size_t n, int64_t now_ms)
+{
+	char *p;
+	size_t cap;
+
+	if (conn_want(c) != CONN_READ || !conn_read_buf(c, &p, &cap) ||
+	    cap < n)
+		return false;
+	memcpy(p, s, n);
+	conn_received(c, n, now_ms);
+	return true;
+}
+
+static bool
+feed_str(struct conn *c, const char *s, int64_t now_ms)
+{
+	return feed(c, s, strlen(s), now_ms);
+}
+
+/* norm_date: each line "Date: <IMF-fixdate>\r" becomes "Date: DATE\r". */
+static bool
+is_fixdate(const char *s)
+{
+	static const char *days[] = { "Mon", "Tue", "Wed", "Thu", "Fri",
+	    "Sat", "Sun" };
+	static const char *months[] = { "Jan", "Feb", "Mar", "Apr", "May",
+	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	/* "Sun, 06 Nov 1994 08:49:37 GMT" */
+	static const char shape[] = "ddd, 09 mmm 9999 29:59:69 GMT";
+	size_t i;
+	bool day = false, mon = false;
+
+	for (i = 0; i < 7; i++)
+		day |= memcmp(s, days[i], 3) == 0;
+	for (i = 0; i < 12; i++)
+		mon |= memcmp(s + 8, months[i], 3) == 0;
+	if (!day || !mon)
+		return false;
+	for (i = 0; i < sizeof shape - 1; i++) {
+		switch (shape[i]) {
+		case 'd': case 'm':
+			break;
+		case '0': case '2': case '5': case '6': case '9':
+			if (s[i] < '0' || s[i] > (shape[i] == '0' ? '3' :
+			    shape[i]))
+				return false;
+			break;
+		default:
+			if (s[i] != shape[i])
+				return false;
+		}
+	}
+	return true;
+}
+
+static void
+norm_date(const struct obuf *in, struct obuf *out)
+{
+	static const char pre[] = "Date: ";
+	const size_t fix = 29, whole = sizeof pre - 1 + fix + 1;
+	size_t pos = 0, end;
+
+	out->len = 0;
+	while (pos < in->len) {
+		const char *nl = memchr(in->p + pos, '\n', in->len - pos);
+
+		end = nl != NULL ? (size_t)(nl - in->p) : in->len;
+		if (end - pos == whole &&
+		    memcmp(in->p + pos, pre, sizeof pre - 1) == 0 &&
+		    is_fixdate(in->p + pos + sizeof pre - 1) &&
+		    in->p[end - 1] == '\r')
+			obuf_add(out, "Date: DATE\r", 11);
+		else
+			obuf_add(out, in->p + pos, end - pos);
+		if (nl != NULL)
+			obuf_add(out, "\n", 1);
+		pos = end + 1;
+	}
+}
+
+/* Prints s[0..n) with controls escaped, for diagnostics. */
+static void
+show(const char *label, const char *s, size_t n)
+{
+	size_t i;
+
+	printf("#   %s (%zu bytes): ", label, n);
+	for (i = 0; i < n && i < 400; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '\r')
+			fputs("\\r", stdout);
+		else if (ch == '\n')
+			fputs("\\n", stdout);
+		else if (ch < 0x20 || ch >= 0x7f)
+			printf("\\x%02x", ch);
+		else
+			putchar(ch);
+	}
+	if (n > 400)
+		fputs("...", stdout);
+	putchar('\n');
+}
+
+/* ---- driving a fixture ---- */
+
+struct fixture {
+	char	 name[128];
+	char	*req, *resp;
+	size_t	 req_len, resp_len;
+};
+
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *p = NULL;
+	size_t cap = 0, n;
+
+	*len = 0;
+	if (f == NULL)
+		return NULL;
+	for (;;) {
+		if (*len == cap && (p = realloc(p, cap = cap * 2 + 4096)) == NULL)
+			exit(99);
+		if ((n = fread(p + *len, 1, cap - *len, f)) == 0)
+			break;
+		*len += n;
+	}
+	fclose(f);
+	return p;
+}
+
+/*
+ * Runs input on a fresh connection (fresh store) the way cmd/serve.c does:
+ * reads only when it wants to read (at most the cap conn_read_buf gives),
+ * writes whenever it wants to write, EOF once the input is exhausted.  The
+ * peer sends the input in segments ending at bounds[0..nb) (increasing, the
+ * last = len); a read never crosses a segment end.  Writes are accepted
+ * wmax bytes at a time (0: all).  out gets the normalised output; why the
+ * reason when the run itself went wrong.
+ */
+static bool
+drive(const char *in, size_t len, const size_t *bounds, size_t nb,
+    size_t wmax, struct obuf *out, char *why, size_t why_len)
+{
+	static struct obuf raw;
+	struct tconn t;
+	int64_t now = 1000;
+	size_t pos = 0, b = 0, m, cap;
+	long steps = 0, max_steps = 8 * (long)(len + 64) * 64;
+	bool eof = false, good = true;
+	char *p;
+
+	raw.len = 0;
+	why[0] = '\0';
+	tconn_init(&t, now);
+	while (conn_want(&t.c) != CONN_DONE) {
+		now++;
+		if (++steps > max_steps) {
+			snprintf(why, why_len, "no progress after %ld steps "
+			    "(input at %zu of %zu)", steps, pos, len);
+			good = false;
+			break;
+		}
+		if (conn_want(&t.c) == CONN_WRITE) {
+			if (write_some(&t.c, wmax, &raw, now) == 0) {
+				snprintf(why, why_len, "CONN_WRITE with no "
+				    "output (input at %zu)", pos);
+				good = false;
+				break;
+			}
+			continue;
+		}
+		if (pos == len) {
+			if (eof) {
+				snprintf(why, why_len, "CONN_READ after EOF");
+				good = false;
+				break;
+			}
+			eof = true;
+			conn_received(&t.c, 0, now);
+			continue;
+		}
+		if (!conn_read_buf(&t.c, &p, &cap) || cap == 0) {
+			snprintf(why, why_len, "conn_read_buf gave no room "
+			    "(input at %zu)", pos);
+			good = false;
+			break;
+		}
+		while (b < nb && bounds[b] <= pos)
+			b++;
+		m = (b < nb ? bounds[b] : len) - pos;
+		if (m > cap)
+			m = cap;
+		memcpy(p, in + pos, m);
+		pos += m;
+		conn_received(&t.c, m, now);
+	}
+	tconn_free(&t);
+	norm_date(&raw, out);
+	return good;
+}
+
+/* Whether out is the expected response stream; diagnostics if not. */
+static bool
+same_output(const struct fixture *fx, const struct obuf *out, bool driven,
+    const char *why)
+{
+	size_t i, n = out->len < fx->resp_len ? out->len : fx->resp_len, from;
+
+	if (driven && out->len == fx->resp_len &&
+	    memcmp(out->p, fx->resp, out->len) == 0)
+		return true;
+	if (!driven)
+		diag("  %s", why);
+	for (i = 0; i < n && out->p[i] == fx->resp[i]; i++)
+		;
+	diag("  first difference at byte %zu (got %zu bytes, want %zu)", i,
+	    out->len, fx->resp_len);
+	from = i > 60 ? i - 60 : 0;
+	show("got ", out->p + from, out->len - from);
+	show("want", fx->resp + from, fx->resp_len - from);
+	return false;
+}
+
+/*
+ * Where to split the input into two reads: mark[k] for 1 <= k < n; returns
+ * how many.  Every point would take a fresh store per point (each store
+ * creation costs ~20 ms: a 32 MB cache region), ~6000 runs for the
+ * fixtures, so by default the points are those where the framing changes:
+ * around each end of a header section (and of a chunked body's trailers),
+ * around each Content-Length body's end, its middle, every line start
+ * (chunk-size lines included), the first and last byte, and every n/6th
+ * byte.  Together with the one-byte-per-read runs (every prefix of every
+ * head) that covers each way a read can end relative to a request.  Set
+ * MSGHASH_TEST_CONN_ALL_SPLITS=1 to try every point.
+ */
+static size_t
+split_points(const char *s, size_t n, bool *mark)
+{
+	static const char cl_name[] = "\ncontent-length:";
+	const char *all = getenv("MSGHASH_TEST_CONN_ALL_SPLITS");
+	size_t j, h, prev = 0, count = 0, stride = n / 6 ? n / 6 : 1;
+	long adds[8];
+	int i, na;
+
+#define MARK(k) do {							\
+		if ((long)(k) >= 1 && (long)(k) < (long)n)		\
+			mark[(k)] = true;				\
+	} while (0)
+	memset(mark, 0, (n + 1) * sizeof *mark);
+	for (j = 1; j < n; j++)
+		if ((all != NULL && strcmp(all, "1") == 0) || j % stride == 0 ||
+		    s[j - 1] == '\n')
+			mark[j] = true;
+	MARK(1);
+	MARK(n - 1);
+	for (h = 4; h <= n; h++) {
+		const char *p;
+		size_t cl = 0;
+		bool found = false;
+
+		if (memcmp(s + h - 4, "\r\n\r\n", 4) != 0)
+			continue;
+		na = 0;
+		adds[na++] = (long)h - 2;
+		adds[na++] = (long)h - 1;
+		adds[na++] = (long)h + 1;
+		/* A Content-Length in this head: around the body's end. */
+		for (p = s + prev; p + sizeof cl_name - 1 <= s + h; p++)
+			if (strncasecmp(p, cl_name, sizeof cl_name - 1) == 0) {
+				found = true;
+				p += sizeof cl_name - 1;
+				while (*p == ' ' || *p == '\t')
+					p++;
+				while (*p >= '0' && *p <= '9' && cl < 100000)
+					cl = cl * 10 + (size_t)(*p++ - '0');
+				break;
+			}
+		if (found) {
+			adds[na++] = (long)(h + cl / 2);
+			adds[na++] = (long)(h + cl) - 1;
+			adds[na++] = (long)(h + cl);
+			adds[na++] = (long)(h + cl) + 1;
+		}
+		for (i = 0; i < na; i++)
+			MARK(adds[i]);
+		prev = h;
+	}
+#undef MARK
+	for (j = 1; j < n; j++)
+		count += mark[j];
+	return count;
+}
+
+static void
+test_fixture(const struct fixture *fx, struct obuf *out)
+{
+	char why[256];
+	size_t *bounds, i, k, bad_k = 0, nbad = 0, one, nsplit;
+	bool driven, *mark;
+
+	/* (a) the whole request stream in one read. */
+	one = fx->req_len;
+	driven = drive(fx->req, fx->req_len, &one, 1, 0, out, why, sizeof why);
+	if (!ok(driven && same_output(fx, out, true, why),
+	    "%s: whole input in one read", fx->name))
+		same_output(fx, out, driven, why);
+
+	/* (b) one byte per read. */
+	if ((bounds = calloc(fx->req_len + 1, sizeof *bounds)) == NULL ||
+	    (mark = calloc(fx->req_len + 1, sizeof *mark)) == NULL)
+		exit(99);
+	for (i = 0; i < fx->req_len; i++)
+		bounds[i] = i + 1;
+	driven = drive(fx->req, fx->req_len, bounds, fx->req_len, 0, out,
+	    why, sizeof why);
+	if (!ok(driven && same_output(fx, out, true, why),
+	    "%s: one byte per read", fx->name))
+		same_output(fx, out, driven, why);
+
+	/* (b') one byte per read and one byte per write. */
+	driven = drive(fx->req, fx->req_len, bounds, fx->req_len, 1, out,
+	    why, sizeof why);
+	if (!ok(driven && same_output(fx, out, true, why),
+	    "%s: one byte per read, one byte per write", fx->name))
+		same_output(fx, out, driven, why);
+
+	/* (c) two reads [0,k) and [k,n) at the split points of split_points. */
+	nsplit = split_points(fx->req, fx->req_len, mark);
+	for (k = 1; k < fx->req_len; k++) {
+		size_t two[2] = { k, fx->req_len };
+
+		if (!mark[k])
+			continue;
+		driven = drive(fx->req, fx->req_len, two, 2, 0, out, why,
+		    sizeof why);
+		if (!driven || out->len != fx->resp_len ||
+		    memcmp(out->p, fx->resp, out->len) != 0) {
+			if (nbad++ == 0) {
+				bad_k = k;
+				diag("%s: split at %zu:", fx->name, k);
+				same_output(fx, out, driven, why);
+			}
+		}
+	}
+	if (!ok(nbad == 0, "%s: two reads, split at %zu of the %zu points",
+	    fx->name, nsplit, fx->req_len - 1))
+		diag("  %zu split point(s) failed, the first at %zu", nbad,
+		    bad_k);
+
+	/* (d) the whole input at once, writes accepted one byte at a time. */
+	driven = drive(fx->req, fx->req_len, &one, 1, 1, out, why, sizeof why);
+	if (!ok(driven && same_output(fx, out, true, why),
+	    "%s: one byte per write", fx->name))
+		same_output(fx, out, driven, why);
+	free(bounds);
+	free(mark);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+test_fixtures(void)
+{
+	const char *src = getenv("MSGHASH_TEST_SRCDIR");
+	struct fixture fx;
+	struct obuf out = { NULL, 0, 0 };
+	char pattern[1024], path[1200];
+	glob_t g;
+	size_t i, n;
+
+	if (src == NULL || *src == '\0')
+		src = ".";
+	snprintf(pattern, sizeof pattern, "%s/tests/fixtures/http/*.req", src);
+	if (glob(pattern, 0, NULL, &g) != 0) {
+		ok(0, "fixtures found in %s", pattern);
+		return;
+	}
+	qsort(g.gl_pathv, g.gl_pathc, sizeof g.gl_pathv[0], cmp_str);
+	ok(g.gl_pathc >= 25, "at least 25 fixtures in tests/fixtures/http "
+	    "(found %zu)", g.gl_pathc);
+	for (i = 0; i < g.gl_pathc; i++) {
+		const char *base = strrchr(g.gl_pathv[i], '/') + 1;
+
+		memset(&fx, 0, sizeof fx);
+		n = strlen(base) - 4;	/* without ".req" */
+		snprintf(fx.name, sizeof fx.name, "%.*s", (int)n, base);
+		fx.req = slurp(g.gl_pathv[i], &fx.req_len);
+		snprintf(path, sizeof path, "%.*s.resp",
+		    (int)(strlen(g.gl_pathv[i]) - 4), g.gl_pathv[i]);
+		fx.resp = slurp(path, &fx.resp_len);
+		if (fx.req == NULL || fx.resp == NULL || fx.req_len == 0) {
+			ok(0, "%s: .req and .resp readable", fx.name);
+		} else
+			test_fixture(&fx, &out);
+		free(fx.req);
+		free(fx.resp);
+	}
+	globfree(&g);
+	free(out.p);
+}
+
+/* ---- one response, parsed (for the direct tests) ---- */
+
+struct resp {
+	int		 status;
+	const char	*head;		/* status line .. empty line */
+	size_t		 head_len;
+	const char	*body;
+	size_t		 body_len;
+	long		 content_length; /* -1: none */
+};
+
+/*
+ * Parses the response at s[0..n) with its body framed by Content-Length
+ * (none if head_only); returns its length, 0 if it is not complete.
+ */
+static size_t
+parse_resp(const char *s, size_t n, bool head_only, struct resp *r)
+{
+	const char *end, *cl;
+	char buf[32];
+
+	memset(r, 0, sizeof *r);
+	r->content_length = -1;
+	if (n < 16 || memcmp(s, "HTTP/1.1 ", 9) != 0)
+		return 0;
+	r->status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
+	end = memmem(s, n, "\r\n\r\n", 4);
+	if (end == NULL)
+		return 0;
+	r->head = s;
+	r->head_len = (size_t)(end - s) + 4;
+	cl = memmem(s, r->head_len, "\r\nContent-Length: ", 18);
+	if (cl != NULL) {
+		size_t i = 0;
+
+		cl += 18;
+		while (i < sizeof buf - 1 && cl[i] >= '0' && cl[i] <= '9') {
+			buf[i] = cl[i];
+			i++;
+		}
+		buf[i] = '\0';
+		r->content_length = strtol(buf, NULL, 10);
+	}
+	r->body = s + r->head_len;
+	r->body_len = head_only || r->content_length < 0 ? 0 :
+	    (size_t)r->content_length;
+	if (r->head_len + r->body_len > n)
+		return 0;
+	return r->head_len + r->body_len;
+}
+
+/* Whether the head has the field line "line" (e.g. "Connection: close"). */
+static bool
+has_field(const struct resp *r, const char *line)
+{
+	char want[256];
+
+	snprintf(want, sizeof want, "\r\n%s\r\n", line);
+	return r->head != NULL &&
+	    memmem(r->head, r->head_len, want, strlen(want)) != NULL;
+}
+
+/* The API's error body: {"err_msg":"<something>"} as application/json. */
+static bool
+is_err_body(const struct resp *r)
+{
+	return has_field(r, "Content-Type: application/json") &&
+	    r->body_len > 14 && memcmp(r->body, "{\"err_msg\":\"", 12) == 0 &&
+	    memcmp(r->body + r->body_len - 2, "\"}", 2) == 0;
+}
+
+/* Exactly one complete response in out, parsed into r. */
+static bool
+one_resp(const struct obuf *out, struct resp *r)
+{
+	size_t n = parse_resp(out->p, out->len, false, r);
+
+	if (n == 0 || n != out->len) {
+		show("output", out->p, out->len);
+		return false;
+	}
+	return true;
+}
+
+/* ---- timeouts, shutdown, deadlines ---- */
+
+static const char health_req[] = "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n";
+static const char health_body[] = "{\"status\":\"ok\"}";
+
+static void
+test_timeout_head(void)
+{
+	struct tconn t;
+	struct obuf out = { NULL, 0, 0 };
+	struct resp r;
+
+	tconn_init(&t, 1000);
+	ok(feed_str(&t.c, "GET /healthz HTTP/1.1\r\nHo", 1100) &&
+	    conn_want(&t.c) == CONN_READ,
+	    "partial head: the connection waits for more");
+	conn_timeout(&t.c, 1100 + cfg.header_ms);
+	ok(conn_want(&t.c) == CONN_WRITE,
+	    "header timeout with a partial head: an answer is queued");
+	drain(&t.c, &out, 1100 + cfg.header_ms + 1);
+	ok(one_resp(&out, &r) && r.status == 408 &&
+	    memcmp(r.head, "HTTP/1.1 408 Request Timeout\r\n", 30) == 0,
+	    "header timeout: one 408 Request Timeout response (RFC 9110 "
+	    "15.5.9)");
+	ok(has_field(&r, "Connection: close"),
+	    "header timeout: the 408 carries Connection: close");
+	ok(is_err_body(&r), "header timeout: the 408 has an err_msg body");
+	ok(conn_want(&t.c) == CONN_DONE,
+	    "header timeout: CONN_DONE once the 408 is written");
+	ok(log_calls == 1 && log_status[0] == 408,
+	    "header timeout: the 408 is logged once");
+	tconn_free(&t);
+	free(out.p);
+}
+
+static void
+test_timeout_idle(void)
+{
+	struct tconn t;
+	struct obuf out = { NULL, 0, 0 };
+	struct resp r;
+
+	tconn_init(&t, 1000);
+	conn_timeout(&t.c, 1000 + cfg.idle_ms);
+	ok(conn_want(&t.c) == CONN_DONE && pending(&t.c) == 0,
+	    "idle timeout before any request: CONN_DONE, no output "
+	    "(RFC 9112 9.5)");
+	ok(log_calls == 0, "idle timeout: nothing logged");
+	tconn_free(&t);
+
+	/* Idle again after an answered request. */
+	tconn_init(&t, 1000);
+	feed_str(&t.c, health_req, 1001);
+	drain(&t.c, &out, 1002);
+	ok(one_resp(&out, &r) && r.status == 200 &&
+	    conn_want(&t.c) == CONN_READ,
+	    "a keep-alive request answered: waiting for the next one");
+	out.len = 0;
+	conn_timeout(&t.c, 1002 + cfg.idle_ms);
+	ok(conn_want(&t.c) == CONN_DONE && pending(&t.c) == 0,
+	    "idle timeout after a request: CONN_DONE, no output");
+	tconn_free(&t);
+	free(out.p);
+}
+
+static void
+test_timeout_body(void)
+{
+	static const char head[] = "POST /messages HTTP/1.1\r\nHost: a\r\n"
+	    "Content-Type: application/json\r\nContent-Length: 17\r\n\r\n";
+	struct tconn t;
+	struct obuf out = { NULL, 0, 0 };
+	struct resp r;
+
+	tconn_init(&t, 1000);
+	ok(feed_str(&t.c, head, 1100) && feed_str(&t.c, "{\"mess", 1200) &&
+	    conn_want(&t.c) == CONN_READ,
+	    "Content-Length 17, 6 body bytes sent: waiting for the rest");
+	conn_timeout(&t.c, 1100 + cfg.body_ms);
+	ok(conn_want(&t.c) == CONN_WRITE,
+	    "body timeout mid-body: an answer is queued");
+	drain(&t.c, &out, 1100 + cfg.body_ms + 1);
+	ok(one_resp(&out, &r) && r.status == 408 &&
+	    has_field(&r, "Connection: close") && is_err_body(&r),
+	    "body timeout: 408 with Connection: close and an err_msg");
+	ok(conn_want(&t.c) == CONN_DONE,
+	    "body timeout: CONN_DONE once the 408 is written");
+	ok(log_calls == 1 && log_status[0] == 408,
+	    "body timeout: only the 408 is logged (nothing stored)");
+	tconn_free(&t);
+	free(out.p);
+}
+
+static void
+test_shutdown(void)
+{
+	struct tconn t;
+	struct obuf out = { NULL, 0, 0 };
+	struct resp r;
+
+	tconn_init(&t, 1000);
+	conn_shutdown(&t.c);
+	ok(conn_want(&t.c) == CONN_DONE && pending(&t.c) == 0,
+	    "shutdown while idle (no request yet): CONN_DONE at once");
+	tconn_free(&t);
+
+	tconn_init(&t, 1000);
+	feed_str(&t.c, health_req, 1001);
+	drain(&t.c, &out, 1002);
+	out.len = 0;
+	conn_shutdown(&t.c);
+	ok(conn_want(&t.c) == CONN_DONE && pending(&t.c) == 0,
+	    "shutdown while idle after a request: CONN_DONE at once");
+	tconn_free(&t);
+
+	/* Mid-head: the request is still read and answered, then close. */
+	tconn_init(&t, 1000);
+	feed_str(&t.c, "GET /healthz HTTP/1.1\r\nHo", 1001);
+	conn_shutdown(&t.c);
+	ok(conn_want(&t.c) == CONN_READ,
+	    "shutdown mid-head: still reading the request");
+	ok(feed_str(&t.c, "st: a\r\n\r\n", 1002) &&
+	    conn_want(&t.c) == CONN_WRITE,
+	    "shutdown mid-head: the completed request is answered");
+	drain(&t.c, &out, 1003);
+	ok(one_resp(&out, &r) && r.status == 200 &&
+	    r.body_len == sizeof health_body - 1 &&
+	    memcmp(r.body, health_body, r.body_len) == 0,
+	    "shutdown mid-head: the answer is the 200 of GET /healthz");
+	ok(has_field(&r, "Connection: close"),
+	    "shutdown mid-head: the answer carries Connection: close");
+	ok(conn_want(&t.c) == CONN_DONE,
+	    "shutdown mid-head: CONN_DONE once the answer is written");
+	tconn_free(&t);
+
+	/* Mid-body. */
+	out.len = 0;
+	tconn_init(&t, 1000);
+	feed_str(&t.c, "POST /messages HTTP/1.1\r\nHost: a\r\n"
+	    "Content-Length: 17\r\n\r\n{\"message\"", 1001);
+	conn_shutdown(&t.c);
+	ok(conn_want(&t.c) == CONN_READ && feed_str(&t.c, ":\"foo\"}", 1002),
+	    "shutdown mid-body: the rest of the body is still read");
+	drain(&t.c, &out, 1003);
+	ok(one_resp(&out, &r) && r.status == 201 &&
+	    has_field(&r, "Connection: close"),
+	    "shutdown mid-body: 201 Created with Connection: close");
+	ok(conn_want(&t.c) == CONN_DONE,
+	    "shutdown mid-body: CONN_DONE once the answer is written");
+	tconn_free(&t);
+	free(out.p);
+}
+
+static void
+test_deadlines(void)
+{
+	static const char head[] = "POST /messages HTTP/1.1\r\nHost: a\r\n"
+	    "Content-Length: 17\r\n\r\n";
+	struct tconn t;
+	struct obuf out = { NULL, 0, 0 };
+
+	tconn_init(&t, 1000);
+	is_int(conn_deadline(&t.c), 1000 + cfg.idle_ms,
+	    "deadline at conn_init: now + idle_ms");
+	feed_str(&t.c, "P", 2000);
+	is_int(conn_deadline(&t.c), 2000 + cfg.header_ms,
+	    "deadline after the first byte: now + header_ms");
+	feed_str(&t.c, "OST /mess", 2500);
+	is_int(conn_deadline(&t.c), 2000 + cfg.header_ms,
+	    "more head bytes do not move the header deadline");
+	feed_str(&t.c, head + 10, 3000);
+	is_int(conn_deadline(&t.c), 3000 + cfg.body_ms,
+	    "deadline at the end of the head (a body follows): now + body_ms");
+	feed_str(&t.c, "{\"message\":", 3500);
+	is_int(conn_deadline(&t.c), 3000 + cfg.body_ms,
+	    "body bytes do not move the body deadline");
+	feed_str(&t.c, "\"foo\"}", 4000);
+	ok(conn_want(&t.c) == CONN_WRITE,
+	    "the body complete: the answer is queued");
+	is_int(conn_deadline(&t.c), 4000 + cfg.write_ms,
+	    "deadline while the answer is written: now + write_ms");
+	drain(&t.c, &out, 4100);
+	is_int(conn_deadline(&t.c), 4100 + cfg.idle_ms,
+	    "deadline once the answer is written: now + idle_ms");
+	tconn_free(&t);
+	free(out.p);
+}
+
+/* ---- pipelining ---- */
+
+/* Copies the pending output into out without acknowledging it. */
+static void
+peek(const struct conn *c, struct obuf *out)
+{
+	struct iovec iov[3];
+	int i, n = conn_output(c, iov);
+
+	out->len = 0;
+	for (i = 0; i < n; i++)
+		obuf_add(out, iov[i].iov_base, iov[i].iov_len);
+}
+
+static bool
+is_health_200(const struct obuf *b)
+{
+	struct resp r;
+
+	return parse_resp(b->p, b->len, false, &r) == b->len &&
+	    r.status == 200 && r.body_len == sizeof health_body - 1 &&
+	    memcmp(r.body, health_body, r.body_len) == 0 &&
+	    !has_field(&r, "Connection: close");
+}
+
+/*
+ * Answers in the order of the requests (RFC 9112 9.3.2), and one at a time:
+ * the next request is parsed only once the previous answer is written
+ * (conn.h).
+ */
+static void
+test_pipelining(void)
+{
+	struct tconn t;
+	struct obuf out = { NULL, 0, 0 }, two = { NULL, 0, 0 };
+	size_t n;
+
+	obuf_add(&two, health_req, sizeof health_req - 1);
+	obuf_add(&two, health_req, sizeof health_req - 1);
+	tconn_init(&t, 1000);
+	ok(feed(&t.c, two.p, two.len, 1001) && conn_want(&t.c) == CONN_WRITE,
+	    "pipelined: two GET /healthz in one read, then CONN_WRITE");
+	peek(&t.c, &out);
+	ok(is_health_200(&out),
+	    "pipelined: the pending output is exactly the first answer");
+	ok(log_calls == 1,
+	    "pipelined: only the first request has been handled");
+	n = out.len;
+	conn_sent(&t.c, n - 1, 1002);
+	peek(&t.c, &out);
+	ok(conn_want(&t.c) == CONN_WRITE && out.len == 1 && out.p[0] == '}',
+	    "pipelined: all but the last byte written: still CONN_WRITE, "
+	    "that byte pending");
+	ok(log_calls == 1,
+	    "pipelined: the second request is not handled before the first "
+	    "answer is fully written");
+	conn_sent(&t.c, 1, 1003);
+	ok(conn_want(&t.c) == CONN_WRITE,
+	    "pipelined: the first answer written: CONN_WRITE again");
+	peek(&t.c, &out);
+	ok(is_health_200(&out) && log_calls == 2,
+	    "pipelined: the pending output is exactly the second answer");
+	conn_sent(&t.c, out.len, 1004);
+	ok(conn_want(&t.c) == CONN_READ,
+	    "pipelined: both answered: CONN_READ (keep-alive)");
+	conn_received(&t.c, 0, 1005);
+	ok(conn_want(&t.c) == CONN_DONE, "pipelined: then EOF: CONN_DONE");
+	tconn_free(&t);
+	free(out.p);
+	free(two.p);
+}
+
+int
+main(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(root, sizeof root, "%s/msghash-test-conn.XXXXXX",
+	    tmp != NULL && *tmp == '/' ? tmp : "/tmp");
+	if (mkdtemp(root) == NULL)
+		return 1;
+	config_setup();
+	test_fixtures();
+	test_timeout_head();
+	test_timeout_idle();
+	test_timeout_body();
+	test_shutdown();
+	test_deadlines();
+	test_pipelining();
+	rm_tree(root);
+	return done_testing();
+}
