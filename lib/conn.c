@@ -146,6 +146,20 @@ answer(struct conn *c, const char *body, size_t body_len, int64_t now_ms)
 
 /* ---- the body ---- */
 
+/* Moves n received bytes from in.p (at from) to the body. */
+static bool
+take_input(struct conn *c, size_t n)
+{
+	if (!buf_reserve(&c->body, n)) {
+		conn_abort(c);
+		return false;
+	}
+	memcpy(c->body.p + c->body.len, c->in.p + c->from, n);
+	c->body.len += n;
+	c->from += n;
+	return true;
+}
+
 /* Content-Length: moves what already arrived; answers when complete. */
 static void
 length_progress(struct conn *c, int64_t now_ms)
@@ -155,15 +169,8 @@ length_progress(struct conn *c, int64_t now_ms)
 	want = (size_t)c->req.content_length - c->body.len;
 	if (avail > want)
 		avail = want;
-	if (avail > 0) {
-		if (!buf_reserve(&c->body, avail)) {
-			conn_abort(c);
-			return;
-		}
-		memcpy(c->body.p + c->body.len, c->in.p + c->from, avail);
-		c->body.len += avail;
-		c->from += avail;
-	}
+	if (avail > 0 && !take_input(c, avail))
+		return;
 	if (c->body.len == c->req.content_length && !output_pending(c))
 		answer(c, c->body.p, c->body.len, now_ms);
 }
@@ -226,13 +233,8 @@ chunked_progress(struct conn *c, int64_t now_ms)
 	    (avail = c->in.len - c->from) > 0) {
 		if (avail > MH_IO_CHUNK)
 			avail = MH_IO_CHUNK;
-		if (!buf_reserve(&c->body, avail)) {
-			conn_abort(c);
+		if (!take_input(c, avail))
 			return;
-		}
-		memcpy(c->body.p + c->body.len, c->in.p + c->from, avail);
-		c->body.len += avail;
-		c->from += avail;
 		chunked_decode(c, avail, now_ms);
 	}
 }
