@@ -19,6 +19,7 @@
 #include <config.h>
 
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -493,8 +494,77 @@ struct worker {
 	struct wconn		*conns;	/* all open connections */
 	size_t			 nconns;
 	bool			 draining;
-	int64_t			 accept_paused_until;	/* 0: accepting */
+	bool			 listening;	/* lfd is in the epoll set */
+	int64_t			 accept_paused_until;	/* 0: not paused */
+	int			*loads;	/* shared: connections per worker */
+	int			 slot, nslots;
 };
+
+static bool
+listen_interest(struct worker *w, bool on)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLIN | EPOLLEXCLUSIVE;	/* no thundering herd */
+	ev.data.ptr = NULL;
+	return epoll_ctl(w->ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, w->lfd,
+	    on ? &ev : NULL) == 0;
+}
+
+/*
+ * Load sharing.  EPOLLEXCLUSIVE wakes one worker per arrival, and a burst
+ * of keep-alive connections could all land on one (seen: 32 to 0, half
+ * the throughput).  So the master gives each worker a slot in a shared
+ * array of connection counts (-1: no worker there), and a worker with more
+ * than MH_SERVE_BALANCE_SLACK connections over the least loaded other one
+ * stops listening until that is no longer so.  The least loaded never
+ * stops, so somebody always listens; a connection already accepted is
+ * served wherever it landed.
+ */
+static void
+loads_publish(struct worker *w)
+{
+	if (w->loads != NULL)
+		__atomic_store_n(&w->loads[w->slot], (int)w->nconns,
+		    __ATOMIC_RELAXED);
+}
+
+static bool
+loads_fair(const struct worker *w)
+{
+	int j, c, least = -1;
+
+	for (j = 0; w->loads != NULL && j < w->nslots; j++) {
+		if (j == w->slot)
+			continue;
+		c = __atomic_load_n(&w->loads[j], __ATOMIC_RELAXED);
+		if (c >= 0 && (least < 0 || c < least))
+			least = c;
+	}
+	return least < 0 || (long)w->nconns <= (long)least +
+	    MH_SERVE_BALANCE_SLACK;
+}
+
+/* Puts lfd in or out of the epoll set: draining, paused, or over its share. */
+static void
+worker_listen_update(struct worker *w, int64_t now)
+{
+	bool want;
+
+	if (w->accept_paused_until != 0 && now >= w->accept_paused_until)
+		w->accept_paused_until = 0;
+	want = !w->draining && w->accept_paused_until == 0 && loads_fair(w);
+	if (want != w->listening && listen_interest(w, want))
+		w->listening = want;
+}
+
+static void
+worker_pause_accept(struct worker *w)
+{
+	w->accept_paused_until = io_now_ms() + MH_SERVE_ACCEPT_PAUSE_MS;
+	worker_listen_update(w, io_now_ms());
+}
 
 static void
 wconn_close(struct worker *w, struct wconn *wc)
@@ -509,6 +579,7 @@ wconn_close(struct worker *w, struct wconn *wc)
 		wc->next->prev = wc->prev;
 	w->nconns--;
 	free(wc);
+	loads_publish(w);
 }
 
 static void
@@ -625,25 +696,6 @@ wconn_drive(struct worker *w, struct wconn *wc, bool fresh)
 	}
 }
 
-static bool
-listen_interest(struct worker *w, bool on)
-{
-	struct epoll_event ev;
-
-	memset(&ev, 0, sizeof ev);
-	ev.events = EPOLLIN | EPOLLEXCLUSIVE;	/* no thundering herd */
-	ev.data.ptr = NULL;
-	return epoll_ctl(w->ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, w->lfd,
-	    on ? &ev : NULL) == 0;
-}
-
-static void
-worker_pause_accept(struct worker *w)
-{
-	if (w->accept_paused_until == 0 && listen_interest(w, false))
-		w->accept_paused_until = io_now_ms() + MH_SERVE_ACCEPT_PAUSE_MS;
-}
-
 /* Accepts what is waiting (a bounded batch, to stay fair to the others). */
 static void
 worker_accept(struct worker *w)
@@ -653,7 +705,7 @@ worker_accept(struct worker *w)
 	socklen_t sl;
 	int fd, i;
 
-	for (i = 0; i < 64; i++) {
+	for (i = 0; i < MH_SERVE_ACCEPT_BATCH; i++) {
 		sl = sizeof ss;
 		fd = accept4(w->lfd, (struct sockaddr *)&ss, &sl,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -679,6 +731,7 @@ worker_accept(struct worker *w)
 			w->conns->prev = wc;
 		w->conns = wc;
 		w->nconns++;
+		loads_publish(w);
 		/* The request is often there already; a connection that is
 		 * answered and closed at once never enters the epoll set. */
 		wconn_drive(w, wc, true);
@@ -703,13 +756,9 @@ worker_timeouts(struct worker *w)
 		} else if (first == -1 || d < first)
 			first = d;
 	}
-	if (w->accept_paused_until != 0) {
-		if (w->accept_paused_until <= now && !w->draining) {
-			if (listen_interest(w, true))
-				w->accept_paused_until = 0;
-		} else if (first == -1 || w->accept_paused_until < first)
-			first = w->accept_paused_until;
-	}
+	if (w->accept_paused_until != 0 &&
+	    (first == -1 || w->accept_paused_until < first))
+		first = w->accept_paused_until;
 	if (log_pending) {
 		d = log_flushed + 1000;
 		if (first == -1 || d < first)
@@ -725,9 +774,7 @@ worker_drain(struct worker *w)
 	struct wconn *wc, *next;
 
 	w->draining = true;
-	if (w->accept_paused_until == 0)
-		listen_interest(w, false);
-	w->accept_paused_until = 0;
+	worker_listen_update(w, io_now_ms());
 	close(w->lfd);
 	for (wc = w->conns; wc != NULL; wc = next) {
 		next = wc->next;
@@ -747,6 +794,7 @@ worker_run(struct worker *w, const sigset_t *wait_mask)
 		if (w->draining && w->nconns == 0)
 			return;
 		timeout = worker_timeouts(w);
+		worker_listen_update(w, io_now_ms());
 		log_flush(false);
 		n = epoll_pwait(w->ep, evs, 64, timeout, wait_mask);
 		for (i = 0; i < n; i++) {
@@ -762,7 +810,7 @@ worker_run(struct worker *w, const sigset_t *wait_mask)
 /* A worker process: its own epoll set, store and connections. */
 static int
 worker_main(int lfd, const struct conn_config *cfg, struct api_ctx *api,
-    pid_t master)
+    pid_t master, int *loads, int slot, int nslots)
 {
 	struct worker w;
 	sigset_t wait_mask;
@@ -776,8 +824,13 @@ worker_main(int lfd, const struct conn_config *cfg, struct api_ctx *api,
 	w.lfd = lfd;
 	w.cfg = cfg;
 	w.api = api;
-	if ((w.ep = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
-	    !listen_interest(&w, true))
+	w.loads = loads;
+	w.slot = slot;
+	w.nslots = nslots;
+	if ((w.ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		return 3;
+	worker_listen_update(&w, io_now_ms());
+	if (!w.listening)
 		return 3;
 	worker_run(&w, &wait_mask);
 	log_flush(true);
@@ -789,19 +842,21 @@ worker_main(int lfd, const struct conn_config *cfg, struct api_ctx *api,
 struct master {
 	pid_t		*pids;		/* 0: a free slot */
 	int64_t		*started;	/* io_now_ms() of each start */
+	int		*loads;		/* shared with the workers */
 	int		 n, alive;
 	int64_t		 respawn_at;	/* 0: none pending */
 };
 
 static pid_t
-worker_spawn(int lfd, const struct conn_config *cfg, struct api_ctx *api)
+worker_spawn(const struct master *m, int slot, int lfd,
+    const struct conn_config *cfg, struct api_ctx *api)
 {
 	pid_t master = getpid(), pid;
 
 	fflush(stderr);
 	if ((pid = fork()) != 0)
 		return pid;
-	_exit(worker_main(lfd, cfg, api, master));
+	_exit(worker_main(lfd, cfg, api, master, m->loads, slot, m->n));
 }
 
 static void
@@ -832,6 +887,7 @@ master_reap(struct master *m)
 		if (i == m->n)
 			continue;
 		m->pids[i] = 0;
+		m->loads[i] = -1;
 		m->alive--;
 		if (terminating)
 			continue;
@@ -852,8 +908,11 @@ master_spawn(struct master *m, int lfd, const struct conn_config *cfg,
 	for (i = 0; i < m->n; i++) {
 		if (m->pids[i] != 0)
 			continue;
-		if ((pid = worker_spawn(lfd, cfg, api)) == -1)
+		m->loads[i] = 0;
+		if ((pid = worker_spawn(m, i, lfd, cfg, api)) == -1) {
+			m->loads[i] = -1;
 			break;	/* fork failed: try again later */
+		}
 		m->pids[i] = pid;
 		m->started[i] = io_now_ms();
 		m->alive++;
@@ -876,11 +935,15 @@ serve_listen(int lfd, const struct conn_config *cfg, struct api_ctx *api,
 	m.n = opt.workers > 0 ? opt.workers : cpu_count();
 	m.pids = calloc((size_t)m.n, sizeof *m.pids);
 	m.started = calloc((size_t)m.n, sizeof *m.started);
-	if (m.pids == NULL || m.started == NULL) {
+	m.loads = mmap(NULL, (size_t)m.n * sizeof *m.loads,
+	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (m.pids == NULL || m.started == NULL || m.loads == MAP_FAILED) {
 		free(m.pids);
 		free(m.started);
 		return mh_errf(err, MH_SYSTEM, "out of memory");
 	}
+	for (i = 0; i < m.n; i++)
+		m.loads[i] = -1;
 	if ((flags = fcntl(lfd, F_GETFL)) == -1 ||
 	    fcntl(lfd, F_SETFL, flags | O_NONBLOCK) == -1)
 		return mh_errf(err, MH_SYSTEM, "cannot use the listening "

@@ -43,5 +43,11 @@
 #define MH_SERVE_WORKERS_MAX		256	/* --workers */
 #define MH_SERVE_RESPAWN_BACKOFF_MS	1000	/* a worker that died young */
 #define MH_SERVE_ACCEPT_PAUSE_MS	100	/* out of descriptors: stop accepting */
+/* Connections accepted per wake-up: one, so that a burst of connections
+ * is shared among the workers (EPOLLEXCLUSIVE wakes one; the next arrival
+ * wakes another while this one answers) instead of landing on one. */
+#define MH_SERVE_ACCEPT_BATCH		1
+/* A worker this many connections above the least loaded stops accepting. */
+#define MH_SERVE_BALANCE_SLACK		1
 
 #endif /* MH_LIMITS_H */
