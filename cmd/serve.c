@@ -482,6 +482,7 @@ cpu_count(void)
 struct wconn {
 	int		 fd;
 	uint32_t	 events;	/* the epoll interest now */
+	bool		 held;		/* its answer waits for worker_sync */
 	struct conn	 c;
 	struct wconn	*prev, *next;
 	char		 peer[INET6_ADDRSTRLEN + 8];
@@ -493,6 +494,7 @@ struct worker {
 	struct api_ctx		*api;
 	struct wconn		*conns;	/* all open connections */
 	size_t			 nconns;
+	size_t			 nheld;	/* answers waiting for worker_sync */
 	bool			 draining;
 	bool			 listening;	/* lfd is in the epoll set */
 	int64_t			 accept_paused_until;	/* 0: not paused */
@@ -571,6 +573,8 @@ wconn_close(struct worker *w, struct wconn *wc)
 {
 	close(wc->fd);		/* also leaves the epoll set */
 	conn_free(&wc->c);
+	if (wc->held)
+		w->nheld--;
 	if (wc->prev != NULL)
 		wc->prev->next = wc->next;
 	else
@@ -671,6 +675,13 @@ wconn_drive(struct worker *w, struct wconn *wc, bool fresh)
 			wconn_close(w, wc);
 			return;
 		case CONN_WRITE:
+			if (api_sync_pending(w->api)) {
+				/* after a commit not yet durable: held */
+				if (!wc->held)
+					w->nheld++;
+				wc->held = true;
+				return;
+			}
 			if (!wconn_write(wc)) {
 				wconn_interest(w, wc, EPOLLOUT);
 				return;
@@ -767,6 +778,43 @@ worker_timeouts(struct worker *w)
 	return first == -1 ? -1 : (int)(first - now);
 }
 
+/*
+ * Group commit.  A worker's puts commit without waiting for the disk
+ * (STORE_DEFER_SYNC), and every answer given after one is held
+ * (wconn_drive); here, once per turn of the event loop, one log flush makes
+ * all of those puts durable and the held answers go out.  Under load many
+ * POSTs share one flush, as BDB's group commit shares one across processes;
+ * nothing is acknowledged before it is durable.  If the flush fails, the
+ * held connections are closed unanswered (clients retry: POST is
+ * idempotent).
+ */
+static void
+worker_sync(struct worker *w)
+{
+	struct wconn *wc, *next;
+	struct mh_err err = { MH_OK, "" };
+	bool ok;
+
+	while (w->nheld > 0 || api_sync_pending(w->api)) {
+		ok = api_sync(w->api, &err) == MH_OK;
+		if (!ok && log_enabled) {
+			fprintf(stderr, "msghash serve: %s; closing the "
+			    "connections waiting for it\n", err.msg);
+			log_pending = true;
+		}
+		for (wc = w->conns; wc != NULL; wc = next) {
+			next = wc->next;
+			if (!wc->held)
+				continue;
+			wc->held = false;
+			w->nheld--;
+			if (!ok)
+				conn_abort(&wc->c);
+			wconn_drive(w, wc, false);
+		}
+	}
+}
+
 /* SIGTERM: stop accepting, finish what is in progress. */
 static void
 worker_drain(struct worker *w)
@@ -794,6 +842,7 @@ worker_run(struct worker *w, const sigset_t *wait_mask)
 		if (w->draining && w->nconns == 0)
 			return;
 		timeout = worker_timeouts(w);
+		worker_sync(w);
 		worker_listen_update(w, io_now_ms());
 		log_flush(false);
 		n = epoll_pwait(w->ep, evs, 64, timeout, wait_mask);
@@ -804,6 +853,7 @@ worker_run(struct worker *w, const sigset_t *wait_mask)
 			} else
 				wconn_drive(w, evs[i].data.ptr, true);
 		}
+		worker_sync(w);
 	}
 }
 
@@ -824,6 +874,7 @@ worker_main(int lfd, const struct conn_config *cfg, struct api_ctx *api,
 	w.lfd = lfd;
 	w.cfg = cfg;
 	w.api = api;
+	api->defer_sync = true;		/* see worker_sync */
 	w.loads = loads;
 	w.slot = slot;
 	w.nslots = nslots;

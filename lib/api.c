@@ -420,7 +420,20 @@ ctx_store(struct api_ctx *ctx, struct mh_err *err)
 {
 	if (ctx->store != NULL)
 		return MH_OK;
-	return store_open(&ctx->store, ctx->db_dir, STORE_CREATE, err);
+	return store_open(&ctx->store, ctx->db_dir,
+	    STORE_CREATE | (ctx->defer_sync ? STORE_DEFER_SYNC : 0), err);
+}
+
+bool
+api_sync_pending(const struct api_ctx *ctx)
+{
+	return store_unsynced(ctx->store);
+}
+
+enum mh_status
+api_sync(struct api_ctx *ctx, struct mh_err *err)
+{
+	return ctx->store == NULL ? MH_OK : store_sync(ctx->store, err);
 }
 
 /* ---- routes ---- */

@@ -26,6 +26,7 @@ struct api_ctx {
 	const char	*db_dir;	/* the store directory */
 	size_t		 max_message;	/* --max-size */
 	struct store	*store;		/* NULL until first needed */
+	bool		 defer_sync;	/* STORE_DEFER_SYNC: see api_sync */
 	char		 detail[MH_ERR_MAX]; /* why the last 5xx happened (log) */
 };
 
@@ -53,6 +54,14 @@ void	api_handle(struct api_ctx *ctx, const struct http_request *req,
 void	api_error(struct api_response *resp, int status, const char *msg);
 
 void	api_response_free(struct api_response *resp);
+
+/*
+ * With defer_sync, a POST's answer may rest on a commit that is not durable
+ * yet: while api_sync_pending(), hold every answer, then call api_sync
+ * once for all of them, and send them only if it succeeded.
+ */
+bool		api_sync_pending(const struct api_ctx *ctx);
+enum mh_status	api_sync(struct api_ctx *ctx, struct mh_err *err);
 
 /* Closes the store if it was opened. */
 void	api_close(struct api_ctx *ctx);

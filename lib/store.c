@@ -79,6 +79,9 @@ struct store {
 	struct mh_err	 space_err;	/* why space_check refused a put */
 	sigset_t	 saved_mask;
 	unsigned	 rng;
+	unsigned	 generation;	/* env_connect count */
+	unsigned	 unsynced_generation; /* of the first unsynced put */
+	bool		 unsynced;	/* STORE_DEFER_SYNC puts to flush */
 };
 
 /* ---- process protection: deferred signals and the watchdog ---- */
@@ -593,6 +596,7 @@ env_connect(struct store *st, struct mh_err *err)
 		env_disconnect(st);
 		return status;
 	}
+	st->generation++;
 	return MH_OK;
 }
 
@@ -699,7 +703,13 @@ put_once(struct store *st, DBT *key, DBT *data, bool *created)
 		return ret;
 	}
 	*created = true;
-	return txn->commit(txn, 0);	/* synchronous: durable on return */
+	if (!(st->flags & STORE_DEFER_SYNC))
+		return txn->commit(txn, 0);	/* synchronous: durable on return */
+	if ((ret = txn->commit(txn, DB_TXN_WRITE_NOSYNC)) == 0 && !st->unsynced) {
+		st->unsynced = true;		/* store_sync flushes it */
+		st->unsynced_generation = st->generation;
+	}
+	return ret;
 }
 
 static int
@@ -768,6 +778,31 @@ store_put(struct store *st, const unsigned char key[DIGEST_LEN],
 		return err->msg[0] != '\0' ? err->status :
 		    db_fail(st, err, "cannot write to", ret);
 	return MH_OK;
+}
+
+bool
+store_unsynced(const struct store *st)
+{
+	return st != NULL && st->unsynced;
+}
+
+enum mh_status
+store_sync(struct store *st, struct mh_err *err)
+{
+	int ret;
+
+	if (!st->unsynced)
+		return MH_OK;
+	st->unsynced = false;
+	if (st->env == NULL || st->unsynced_generation != st->generation)
+		return mh_errf(err, MH_STORE, "store '%s' was recovered before "
+		    "its last writes were flushed", st->dir);
+	st->dberr[0] = '\0';
+	watchdog_arm();
+	ret = st->env->log_flush(st->env, NULL);
+	watchdog_disarm();
+	return ret == 0 ? MH_OK : db_fail(st, err, "cannot flush the log of",
+	    ret);
 }
 
 enum mh_status

@@ -1,5 +1,6 @@
-# tests/serve-helper.bash -- helpers for serve.bats (pipe mode) and
-# serve-socket.bats (systemd-socket-activate + curl).  Load after helper:
+# tests/serve-helper.bash -- helpers for serve.bats (pipe mode) and for
+# serve-socket.bats, serve-socket-wait.bats and serve-wait.bats
+# (systemd-socket-activate + curl).  Load after helper:
 #
 #   load helper
 #   load serve-helper
@@ -332,36 +333,153 @@ serve_fifo() {
 }
 
 # ------------------------------------------------------------- socket mode
+#
+# SOCKET_MODE chooses how start_socket_server runs msghash serve on
+# 127.0.0.1:$PORT:
+#   inetd  one msghash serve per accepted connection, the connection on fd 0
+#          and 1 (systemd-socket-activate --inetd -a; msghash.socket with
+#          Accept=yes).  The default.
+#   wait   wait mode: the listening socket passed as fd 3 with LISTEN_FDS=1
+#          (systemd-socket-activate without --inetd and -a; Accept=no).
+#          systemd-socket-activate exec()s msghash on the first connection
+#          attempt, so ACTIVATOR_PID is then the msghash master, and the
+#          workers are its children.
+#   stdin  wait mode, the listening socket on fd 0 and fd 1
+#          (systemd-socket-activate --inetd without -a: inetd's "wait").
+#   fd0    wait mode, the listening socket on fd 0 only (python3 binds it,
+#          then exec()s msghash serve with stdout a file).
+# A test file whose name ends in -wait.bats runs in wait mode: that is how
+# tests/serve-socket-wait.bats, a symlink to serve-socket.bats, runs the same
+# tests against the persistent server.  A test may set SOCKET_MODE itself
+# before start_socket_server.
+if [[ ${BATS_TEST_FILENAME:-} == *-wait.bats ]]; then
+	SOCKET_MODE='wait'
+else
+	SOCKET_MODE=${SOCKET_MODE:-inetd}
+fi
 
 ACTIVATOR_PID=
 PORT=
+BASE_URL=
+SOCKET_LOG=
+# the exit status of the last server stop_socket_server waited for
+STOP_RC=
+# a command that exec()s its arguments, put before systemd-socket-activate
+# (e.g. SOCKET_WRAP=(taskset -c 0)); ACTIVATOR_PID stays the same process
+SOCKET_WRAP=()
 
-# start_socket_server [serve options...]: systemd-socket-activate, one
-# msghash serve per accepted TCP connection on 127.0.0.1:$PORT (a free random
-# high port; another is tried if the bind fails).  Waits until the port
-# accepts.  Sets PORT and ACTIVATOR_PID.
-start_socket_server() {
-	local attempt port i
-	SOCKET_LOG=$BATS_TEST_TMPDIR/activator.log
-	for attempt in {1..20}; do
-		port=$((20000 + RANDOM % 40000))
-		# someone else listens there: try another port
-		if (exec 9<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			continue
+# pid_alive PID: PID exists and is not a zombie (a worker whose master has
+# not reaped it yet, or an orphan that PID 1 does not reap, counts as gone).
+pid_alive() {
+	local st
+	{ IFS= read -r st <"/proc/$1/stat"; } 2>/dev/null || return 1
+	st=${st##*) }
+	[[ -n $st && $st != [ZX]* ]]
+}
+
+# serve_pids: the live msghash children of our ACTIVATOR_PID, one PID a
+# line: the per-connection serve processes (inetd mode), or the master's
+# workers (wait modes).
+serve_pids() {
+	local p
+	[[ -n $ACTIVATOR_PID ]] || return 0
+	for p in $(pgrep -P "$ACTIVATOR_PID" -x msghash 2>/dev/null); do
+		if pid_alive "$p"; then echo "$p"; fi
+	done
+	return 0
+}
+
+# wait_for_workers N [SECONDS] [GONE_PID]: poll (every 0.05 s, for at most
+# SECONDS, default 5) until the master has exactly N live workers, none of
+# them GONE_PID.  Returns 1 when that does not happen in time; WORKERS holds
+# the last PIDs seen either way.
+WORKERS=()
+wait_for_workers() {
+	local n=$1 secs=${2:-5} gone=${3:-} i
+	for ((i = 0; i <= secs * 20; i++)); do
+		mapfile -t WORKERS < <(serve_pids)
+		if ((${#WORKERS[@]} == n)) && [[ " ${WORKERS[*]} " != *" $gone "* || -z $gone ]]; then
+			return 0
 		fi
-		SYSTEMD_LOG_LEVEL=err systemd-socket-activate --inetd -a \
-			-E MSGHASH_DB="$MSGHASH_DB" -l "127.0.0.1:$port" \
-			"$MSGHASH" serve "$@" </dev/null >>"$SOCKET_LOG" 2>&1 3>&- &
-		ACTIVATOR_PID=$!
-		for i in {1..200}; do
-			if ! kill -0 "$ACTIVATOR_PID" 2>/dev/null; then
-				# bind failed (or it died): try another port
+		sleep 0.05
+	done
+	return 1
+}
+
+# start_socket_server [serve options...]: msghash serve in SOCKET_MODE on
+# 127.0.0.1:$PORT (a free random high port; another is tried if the bind
+# fails).  Ready when a TCP connect succeeds and, in the wait modes,
+# GET /healthz answers 200 (a worker accepts).  Sets PORT, BASE_URL,
+# ACTIVATOR_PID and SOCKET_LOG (the server's stdout and stderr: the access
+# log).  All waits are bounded.
+start_socket_server() {
+	local attempt port i connected code
+	local -a act=()
+	SOCKET_LOG=$BATS_TEST_TMPDIR/activator.log
+	case $SOCKET_MODE in
+	inetd) act=(--inetd -a) ;;
+	wait) act=() ;;
+	stdin) act=(--inetd) ;;
+	fd0) ;;
+	*) fail "unknown SOCKET_MODE '$SOCKET_MODE' (inetd, wait, stdin or fd0)" ;;
+	esac
+	for attempt in {1..20}; do
+		if [[ $SOCKET_MODE == fd0 ]]; then
+			# the kernel picks a free port; python3 reports it, then
+			# becomes msghash serve with the listening socket on fd 0
+			local portfile=$BATS_TEST_TMPDIR/port.$attempt
+			python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0))
+s.listen(128)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write("%d\n" % s.getsockname()[1])
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+os.dup2(s.fileno(), 0)
+s.close()
+os.execv(sys.argv[2], sys.argv[2:])
+' "$portfile" "$MSGHASH" serve "$@" </dev/null >>"$SOCKET_LOG" 2>&1 3>&- &
+			ACTIVATOR_PID=$!
+			for i in {1..200}; do
+				[[ -s $portfile ]] && break
+				sleep 0.05
+			done
+			port=$(cat "$portfile" 2>/dev/null) ||
+				fail "python3 did not report a listening port: $(cat "$SOCKET_LOG")"
+		else
+			port=$((20000 + RANDOM % 40000))
+			# someone else listens there: try another port
+			if (exec 9<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+				continue
+			fi
+			SYSTEMD_LOG_LEVEL=err "${SOCKET_WRAP[@]}" systemd-socket-activate "${act[@]}" \
+				-E MSGHASH_DB="$MSGHASH_DB" -l "127.0.0.1:$port" \
+				"$MSGHASH" serve "$@" </dev/null >>"$SOCKET_LOG" 2>&1 3>&- &
+			ACTIVATOR_PID=$!
+		fi
+		connected=0
+		for i in {1..300}; do
+			if ! pid_alive "$ACTIVATOR_PID"; then
 				wait "$ACTIVATOR_PID" 2>/dev/null || true
 				ACTIVATOR_PID=
+				# the bind failed: try another port; but a server
+				# that was reachable and then died is a failure
+				if ((connected)) || [[ $SOCKET_MODE == fd0 ]]; then
+					fail "msghash serve ($SOCKET_MODE mode) exited before it answered GET /healthz: $(cat "$SOCKET_LOG")"
+				fi
 				break
 			fi
-			if (exec 9<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-				if kill -0 "$ACTIVATOR_PID" 2>/dev/null; then
+			if ((!connected)) && (exec 9<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+				connected=1
+			fi
+			if ((connected)); then
+				code=200
+				if [[ $SOCKET_MODE != inetd ]]; then
+					code=$(curl -sS --max-time 1 -o /dev/null -w '%{http_code}' \
+						"http://127.0.0.1:$port/healthz" 2>/dev/null) || true
+				fi
+				if [[ $code == 200 ]] && pid_alive "$ACTIVATOR_PID"; then
 					PORT=$port
 					BASE_URL=http://127.0.0.1:$PORT
 					return 0
@@ -369,27 +487,91 @@ start_socket_server() {
 			fi
 			sleep 0.05
 		done
-		stop_socket_server
+		if [[ -n $ACTIVATOR_PID ]]; then
+			stop_socket_server || true
+			fail "msghash serve ($SOCKET_MODE mode) on 127.0.0.1:$port did not become ready (connect: $connected): $(cat "$SOCKET_LOG")"
+		fi
 	done
 	fail "could not start systemd-socket-activate on a free port: $(cat "$SOCKET_LOG")"
 }
 
-# stop_socket_server: SIGTERM to our activator only (it forwards SIGTERM to
-# the serve processes it started), wait for it, then wait (bounded) until the
-# serve processes it had started are gone.
+# stop_socket_server: SIGTERM to our activator or master only (the
+# activator forwards it to the serve processes it started; the master stops
+# its workers), wait at most 10 s for it (its status in STOP_RC), then at
+# most 10 s until the processes it had started are gone.  Whatever is still
+# alive then is SIGKILLed (only our processes) and the call returns 1, so a
+# server that ignores SIGTERM fails the test from teardown; so does a
+# sanitizer report in the server's stderr ($SOCKET_LOG).
 stop_socket_server() {
-	[[ -n $ACTIVATOR_PID ]] || return 0
-	local kids k i
-	kids=$(pgrep -P "$ACTIVATOR_PID") || true
-	kill -TERM "$ACTIVATOR_PID" 2>/dev/null || true
-	wait "$ACTIVATOR_PID" 2>/dev/null || true
+	[[ -n $ACTIVATOR_PID ]] || {
+		check_server_log
+		return
+	}
+	local pid=$ACTIVATOR_PID kids k i left=
+	kids=$(serve_pids)
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 200; i++)); do
+		pid_alive "$pid" || break
+		sleep 0.05
+	done
+	if pid_alive "$pid"; then
+		left+=" $pid"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	STOP_RC=0
+	wait "$pid" 2>/dev/null || STOP_RC=$?
 	ACTIVATOR_PID=
 	for k in $kids; do
-		for i in {1..200}; do
-			kill -0 "$k" 2>/dev/null || break
+		for ((i = 0; i < 200; i++)); do
+			pid_alive "$k" || break
 			sleep 0.05
 		done
+		if pid_alive "$k"; then
+			left+=" $k"
+			kill -KILL "$k" 2>/dev/null || true
+		fi
 	done
+	if [[ -n $left ]]; then
+		echo "stop_socket_server ($SOCKET_MODE mode): still running 10 s after SIGTERM, SIGKILLed:$left" >&2
+		return 1
+	fi
+	check_server_log
+}
+
+# check_server_log: fail (return 1, the report on stderr) if the servers'
+# stderr ($SOCKET_LOG) holds a sanitizer report: with --enable-sanitizers a
+# worker may die of one and be replaced without any client noticing.
+check_server_log() {
+	local re='ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:'
+	if [[ -n $SOCKET_LOG ]] && grep -qE "$re" "$SOCKET_LOG" 2>/dev/null; then
+		echo "sanitizer report in the server's stderr ($SOCKET_MODE mode):" >&2
+		grep -E -A12 "$re" "$SOCKET_LOG" | head -60 >&2
+		return 1
+	fi
+	return 0
+}
+
+# read_one_response FD OUT: read exactly one response (status line, header
+# fields, Content-Length bytes of body) from the socket FD into OUT without
+# waiting for the connection to close.  Returns 1 if it does not arrive
+# within 10 s per read.  Bodies must be text (JSON): read drops NUL bytes.
+read_one_response() {
+	local fd=$1 out=$2 line cl=0 body
+	: >"$out"
+	while :; do
+		IFS= read -r -t 10 line <&"$fd" || return 1
+		printf '%s\n' "$line" >>"$out"
+		if [[ ${line,,} == content-length:* ]]; then
+			cl=${line#*:}
+			cl=${cl//[[:space:]]/}
+		fi
+		[[ $line != $'\r' ]] || break
+	done
+	if ((cl > 0)); then
+		IFS= read -r -d '' -t 10 -N "$cl" body <&"$fd" || return 1
+		printf '%s' "$body" >>"$out"
+	fi
+	return 0
 }
 
 # curl_post_file BODY_FILE OUT: POST BODY_FILE to /messages with curl, the

@@ -1,6 +1,13 @@
 #!/usr/bin/env bats
-# msghash serve behind systemd-socket-activate (one serve process per TCP
-# connection, like msghash.socket with Accept=yes), driven by curl.
+# msghash serve behind systemd-socket-activate, driven by curl and raw
+# sockets.  This file runs twice (SOCKET_MODE, see serve-helper.bash):
+#   tests/serve-socket.bats       per-connection mode: one serve process per
+#                                 TCP connection (--inetd -a, Accept=yes);
+#   tests/serve-socket-wait.bats  (a symlink to this file) wait mode: the
+#                                 listening socket is passed (LISTEN_FDS=1,
+#                                 Accept=no) and a master's workers serve
+#                                 every connection.
+# The same HTTP behaviour, limits and timeouts are expected in both.
 # Expected digests come from sha256sum and the specification's example.
 
 bats_require_minimum_version 1.5.0
@@ -13,9 +20,13 @@ setup() {
 	D=$(sha256_of_string foo)
 }
 
+# bats ignores a failing command in teardown unless it is the last one:
+# a server that outlives SIGTERM or a sanitizer report fails the test here.
 teardown() {
-	stop_socket_server
+	local rc=0
+	stop_socket_server || rc=1
 	common_teardown
+	return "$rc"
 }
 
 # get_message DIGEST OUT [curl args...]: GET /messages/DIGEST; prints the status code
@@ -194,12 +205,23 @@ curl_get() {
 }
 
 @test "SIGKILL of serve processes mid-traffic: every digest a client received still resolves" {
+	# per-connection mode: kill serve processes, children of the activator;
+	# wait mode: kill workers, children of the master, one at a time, each
+	# replaced before the next kill.  The activator/master is never killed.
 	start_socket_server
-	local dir=$BATS_TEST_TMPDIR/kill c pids=()
+	local dir=$BATS_TEST_TMPDIR/kill c pids=() max=40 nworkers=0
 	mkdir -p "$dir"
+	if [[ $SOCKET_MODE != inetd ]]; then
+		# workers live long: the clients run until the kills are done
+		max=2000
+		mapfile -t WORKERS < <(serve_pids)
+		nworkers=${#WORKERS[@]}
+		((nworkers > 0)) || fail "the master ($ACTIVATOR_PID) has no worker children"
+	fi
 	for c in {1..6}; do
 		(
-			for i in {1..40}; do
+			for ((i = 1; i <= max; i++)); do
+				[[ -e $dir/stop ]] && break
 				m="kill test $c $i"
 				code=$(curl -sS --max-time 20 -o "$dir/$c.$i.out" -w '%{http_code}' \
 					-d "{\"message\":\"$m\"}" "$BASE_URL/messages" 2>/dev/null) || true
@@ -211,29 +233,52 @@ curl_get() {
 		) 3>&- &
 		pids+=($!)
 	done
-	# kill serve processes (children of OUR activator only) while the clients run
-	local kills=0 alive p k kids
-	while :; do
-		alive=0
-		for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-		((alive)) || break
-		kids=$(pgrep -P "$ACTIVATOR_PID") || true
-		# A serve process lives a few milliseconds: look again at once
-		# until one is caught, then let traffic flow for a moment.
-		[[ -n $kids ]] || continue
-		for k in $kids; do
-			if ((RANDOM % 2)); then
-				kill -KILL "$k" 2>/dev/null && kills=$((kills + 1))
-			fi
+	local kills=0 alive p k kids i victim replaced=0 bad=
+	if [[ $SOCKET_MODE == inetd ]]; then
+		# kill serve processes (children of OUR activator only) while the clients run
+		while :; do
+			alive=0
+			for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+			((alive)) || break
+			kids=$(pgrep -P "$ACTIVATOR_PID") || true
+			# A serve process lives a few milliseconds: look again at once
+			# until one is caught, then let traffic flow for a moment.
+			[[ -n $kids ]] || continue
+			for k in $kids; do
+				if ((RANDOM % 2)); then
+					kill -KILL "$k" 2>/dev/null && kills=$((kills + 1))
+				fi
+			done
+			sleep 0.$((RANDOM % 3))
 		done
-		sleep 0.$((RANDOM % 3))
-	done
+	else
+		for ((k = 0; k < 3; k++)); do
+			# let some POSTs through first (bounded: 10 s)
+			for ((i = 0; i < 200; i++)); do
+				(($(cat "$dir/acked" 2>/dev/null | wc -l) >= 10 * (k + 1))) && break
+				sleep 0.05
+			done
+			mapfile -t WORKERS < <(serve_pids)
+			((${#WORKERS[@]})) || { bad+="no live worker before kill $((k + 1))"$'\n'; break; }
+			victim=${WORKERS[RANDOM % ${#WORKERS[@]}]}
+			kill -KILL "$victim" 2>/dev/null && kills=$((kills + 1))
+			if wait_for_workers "$nworkers" 5 "$victim"; then
+				replaced=$((replaced + 1))
+			else
+				bad+="after SIGKILL of worker $victim: ${#WORKERS[@]} live workers (${WORKERS[*]}) 5 s later, expected $nworkers new ones"$'\n'
+			fi
+			pid_alive "$ACTIVATOR_PID" || { bad+="the master died after SIGKILL of worker $victim"$'\n'; break; }
+		done
+		touch "$dir/stop"
+	fi
 	for p in "${pids[@]}"; do wait "$p" || true; done
 	((kills > 0)) || fail "no serve process was killed (the test proved nothing)"
-	echo "# $kills serve processes killed, $(wc -l <"$dir/acked" 2>/dev/null || echo 0) POSTs acknowledged" >&3
+	[[ -z $bad ]] || fail "$bad"
+	echo "# $SOCKET_MODE mode: $kills serve processes killed, $(wc -l <"$dir/acked" 2>/dev/null || echo 0) POSTs acknowledged" >&3
 	[[ -s $dir/acked ]] || fail "no POST was acknowledged at all ($kills kills)"
+	pid_alive "$ACTIVATOR_PID" || fail "the activator/master $ACTIVATOR_PID died: $(tail -20 "$SOCKET_LOG")"
 	# every acknowledged digest is right and still resolves, on new connections
-	local m d code bad=
+	local m d code
 	while IFS=$'\t' read -r m d; do
 		[[ $d == "$(sha256_of_string "$m")" ]] || bad+="wrong digest for '$m': $d"$'\n'
 		code=$(curl_get "$d" "$dir/get")
@@ -249,4 +294,102 @@ curl_get() {
 	assert_output 200
 	run -0 --separate-stderr "$MSGHASH" lookup "$(sha256_of_string 'after the kills')"
 	assert_output 'after the kills'
+}
+
+@test "one access-log line per request on the server's stderr (peer, method, path, status)" {
+	start_socket_server
+	local d404 i
+	d404=$(sha256_of_string "never stored in $BATS_TEST_TMPDIR")
+	run -0 curl -sS --max-time 20 -o /dev/null -w '%{http_code}' -d '{"message":"logged"}' "$BASE_URL/messages"
+	assert_output 201
+	run -0 curl_get "$d404" /dev/null
+	assert_output 404
+	# the line may be written just after the response: poll, bounded
+	for ((i = 0; i < 100; i++)); do
+		grep -q "/messages/$d404" "$SOCKET_LOG" && break
+		sleep 0.05
+	done
+	run -0 cat "$SOCKET_LOG"
+	# space-separated fields, the peer first (msghash(1))
+	assert_line --regexp '^127\.0\.0\.1[^ ]* POST /messages 201( |$)'
+	assert_line --regexp "^127\\.0\\.0\\.1[^ ]* GET /messages/$d404 404( |\$)"
+	# exactly one line for the GET of that digest
+	assert_equal "$(grep -c "/messages/$d404" "$SOCKET_LOG")" 1
+}
+
+@test "body timeout over a socket: a stalled body -> 408 with Connection: close, nothing stored" {
+	start_socket_server --body-timeout 0.5
+	local fd
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+	# Content-Length 20, only 17 bytes sent
+	printf 'POST /messages HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{"message":"abc"}' >&"$fd"
+	timeout 20 cat <&"$fd" >"$BATS_TEST_TMPDIR/resp" || true
+	exec {fd}>&-
+	run -0 split_responses "$BATS_TEST_TMPDIR/resp"
+	assert_output 408
+	has_close "$BATS_TEST_TMPDIR/resp.1" || fail "408 without Connection: close"
+	is_err_body "$BATS_TEST_TMPDIR/resp.1" || fail "408 body: $(cat -v "$BATS_TEST_TMPDIR/resp.1.b")"
+	run -0 curl_get "$(sha256_of_string abc)" "$BATS_TEST_TMPDIR/b"
+	assert_output 404
+}
+
+@test "idle timeout over a socket: a kept-alive connection is closed silently after its answer" {
+	start_socket_server --idle-timeout 0.5
+	local fd rc=0
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+	printf -- "$PROBE_REQ" >&"$fd"
+	timeout 20 cat <&"$fd" >"$BATS_TEST_TMPDIR/resp" || rc=$?
+	exec {fd}>&-
+	((rc == 0)) || fail "the connection was not closed by the server (cat: $rc)"
+	run -0 split_responses "$BATS_TEST_TMPDIR/resp"
+	assert_output 200
+	has_close "$BATS_TEST_TMPDIR/resp.1" && fail "a kept-alive answer carries Connection: close"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/resp.1.b")" "$HEALTH_BODY"
+}
+
+@test "--max-requests 2 over a socket: three pipelined requests get two answers, then the connection ends" {
+	start_socket_server --max-requests 2
+	local fd rc=0
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+	printf -- "$PROBE_REQ$PROBE_REQ$PROBE_REQ" >&"$fd"
+	timeout 20 cat <&"$fd" >"$BATS_TEST_TMPDIR/resp" || rc=$?
+	exec {fd}>&-
+	((rc == 0)) || fail "the connection did not end after 2 requests (cat: $rc)"
+	run -0 split_responses "$BATS_TEST_TMPDIR/resp"
+	assert_output '200 200'
+}
+
+@test "--workers 1: a client that never reads its answers is given up at the write timeout, others are served meanwhile" {
+	# --workers is accepted and ignored in per-connection mode; in wait
+	# mode the one worker must not block on the client that does not read
+	start_socket_server --workers 1 --write-timeout 6
+	local msg=$BATS_TEST_TMPDIR/msg body=$BATS_TEST_TMPDIR/body d fd i rc=0
+	head -c 1600000 /dev/urandom | base64 -w0 | head -c 2097152 >"$msg"
+	json_message_body "$(cat "$msg")" >"$body"
+	d=$(sha256_of_file "$msg")
+	run -0 curl_post_file "$body" "$BATS_TEST_TMPDIR/post"
+	assert_output 201
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+	for i in {1..20}; do
+		printf 'GET /messages/%s HTTP/1.1\r\nHost: a\r\nAccept: application/octet-stream\r\n\r\n' "$d"
+	done >&"$fd"
+	sleep 0.5
+	# 20 x 2 MiB do not fit in the socket buffers: the server is stuck on
+	# us for 6 s, yet answers others at once
+	for i in {1..3}; do
+		run -0 curl -sS --max-time 4 "$BASE_URL/healthz"
+		assert_output "$HEALTH_BODY"
+	done
+	# well past the write timeout, read what was sent before it gave up
+	sleep 8
+	timeout 20 cat <&"$fd" >"$BATS_TEST_TMPDIR/resp" 2>/dev/null || rc=$?
+	exec {fd}>&-
+	((rc != 124)) || fail "the connection was still open 20 s later"
+	run -0 head -c 17 "$BATS_TEST_TMPDIR/resp"
+	assert_output 'HTTP/1.1 200 OK'$'\r'
+	local got
+	got=$(stat -c %s "$BATS_TEST_TMPDIR/resp")
+	((got < 20 * 2097152)) || fail "all $got bytes of 20 answers were sent to a client that did not read"
+	run -0 curl -sS --max-time 5 "$BASE_URL/healthz"
+	assert_output "$HEALTH_BODY"
 }

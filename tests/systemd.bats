@@ -9,11 +9,13 @@ setup() {
 	mkdir -p "$UNITS"
 	# The generated units name @bindir@, which need not exist here: point
 	# ExecStart at the built binary so verify can check it is executable.
-	for u in msghash@.service msghash-checkpoint.service; do
+	for u in msghash@.service msghash-server.service \
+	    msghash-checkpoint.service; do
 		sed "s|^ExecStart=[^ ]*/msghash |ExecStart=$MSGHASH |" \
 		    "$MSGHASH_TEST_BUILDDIR/systemd/$u" >"$UNITS/$u"
 	done
 	cp "$MSGHASH_TEST_SRCDIR/systemd/msghash.socket" \
+	    "$MSGHASH_TEST_SRCDIR/systemd/msghash-server.socket" \
 	    "$MSGHASH_TEST_SRCDIR/systemd/msghash-checkpoint.timer" "$UNITS/"
 }
 
@@ -24,6 +26,7 @@ setup() {
 
 @test "systemd: generated units have @bindir@ substituted" {
 	run grep -h '^ExecStart=' "$MSGHASH_TEST_BUILDDIR/systemd/msghash@.service" \
+	    "$MSGHASH_TEST_BUILDDIR/systemd/msghash-server.service" \
 	    "$MSGHASH_TEST_BUILDDIR/systemd/msghash-checkpoint.service"
 	assert_success
 	refute_output --partial '@bindir@'
@@ -34,6 +37,7 @@ setup() {
 @test "systemd: systemd-analyze verify accepts every unit" {
 	cd "$UNITS"
 	run systemd-analyze verify --man=no msghash.socket msghash@.service \
+	    msghash-server.socket msghash-server.service \
 	    msghash-checkpoint.service msghash-checkpoint.timer
 	assert_success
 	assert_output ""
@@ -47,6 +51,25 @@ setup() {
 	[ -n "$level" ] || fail "no exposure level in: $output"
 	awk -v l="$level" 'BEGIN { exit !(l <= 1.0) }' ||
 	    fail "exposure $level > 1.0"
+}
+
+@test "systemd: the wait-mode service's exposure is at most 1.0" {
+	cd "$UNITS"
+	run systemd-analyze security --offline=true msghash-server.service
+	level=$(grep -oE 'Overall exposure level for [^:]*: [0-9.]+' <<<"$output" |
+	    grep -oE '[0-9.]+$')
+	[ -n "$level" ] || fail "no exposure level in: $output"
+	awk -v l="$level" 'BEGIN { exit !(l <= 1.0) }' ||
+	    fail "exposure $level > 1.0"
+}
+
+@test "systemd: the wait-mode socket hands its listening socket over (Accept=no)" {
+	s="$UNITS/msghash-server.socket"
+	grep -qx 'Accept=no' "$s"
+	grep -qE '^ListenStream=8080$' "$s"
+	grep -qx 'Conflicts=msghash.socket' "$s"
+	grep -qx 'User=msghash' "$UNITS/msghash-server.service"
+	grep -qx 'StateDirectory=msghash' "$UNITS/msghash-server.service"
 }
 
 @test "systemd: the checkpoint service's exposure is at most 1.0" {
