@@ -216,6 +216,58 @@ test_multiprocess_recovery(const char *dir)
 	store_close(st);
 }
 
+/*
+ * STORE_DEFER_SYNC (wait mode's group commit): puts are visible at once,
+ * store_unsynced says a flush is owed, store_sync pays it; a process
+ * SIGKILLed right after store_sync has lost nothing it could acknowledge.
+ */
+static void
+test_deferred_sync(const char *dir)
+{
+	struct store *st;
+	struct mh_err err;
+	unsigned char k1[DIGEST_LEN], k2[DIGEST_LEN];
+	void *msg;
+	size_t len;
+	bool created = false;
+	pid_t pid;
+	int ws;
+
+	key_of("deferred 1", 10, k1);
+	key_of("deferred 2", 10, k2);
+	ok(store_open(&st, dir, STORE_CREATE | STORE_DEFER_SYNC, &err) == MH_OK,
+	    "open with STORE_DEFER_SYNC");
+	ok(!store_unsynced(st), "nothing to flush after the open");
+	ok(store_put(st, k1, "deferred 1", 10, &created, &err) == MH_OK &&
+	    created && store_unsynced(st), "a deferred put is owed a flush");
+	ok(store_get(st, k1, &msg, &len, &err) == MH_OK && len == 10,
+	    "... and is readable before the flush");
+	free(msg);
+	ok(store_sync(st, &err) == MH_OK && !store_unsynced(st),
+	    "store_sync pays the flush");
+	ok(store_sync(st, &err) == MH_OK, "a second store_sync has nothing to do");
+	store_close(st);
+
+	if ((pid = fork()) == 0) {
+		if (store_open(&st, dir, STORE_CREATE | STORE_DEFER_SYNC,
+		    &err) != MH_OK ||
+		    store_put(st, k2, "deferred 2", 10, &created, &err) != MH_OK ||
+		    store_sync(st, &err) != MH_OK)
+			_exit(1);
+		raise(SIGKILL);		/* no close: as if it crashed */
+		_exit(2);
+	}
+	waitpid(pid, &ws, 0);
+	ok(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL,
+	    "a child flushed a deferred put, then was SIGKILLed");
+	ok(store_open(&st, dir, 0, &err) == MH_OK &&
+	    store_get(st, k2, &msg, &len, &err) == MH_OK && len == 10 &&
+	    memcmp(msg, "deferred 2", 10) == 0,
+	    "the next opener recovers and finds the flushed message");
+	free(msg);
+	store_close(st);
+}
+
 int
 main(void)
 {
@@ -232,6 +284,7 @@ main(void)
 	test_empty_dir_readonly();
 	test_signal_mask(dir);
 	test_multiprocess_recovery(dir);
+	test_deferred_sync(dir);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
 	if (system(cmd) != 0)
 		diag("could not remove %s", root);
