@@ -483,6 +483,9 @@ struct wconn {
 	int		 fd;
 	uint32_t	 events;	/* the epoll interest now */
 	bool		 held;		/* its answer waits for worker_sync */
+	bool		 lingering;	/* answered and shut down: draining */
+	int64_t		 linger_until;
+	size_t		 lingered;	/* bytes dropped while lingering */
 	struct conn	 c;
 	struct wconn	*prev, *next;
 	char		 peer[INET6_ADDRSTRLEN + 8];
@@ -659,6 +662,53 @@ wconn_read(struct wconn *wc)
 }
 
 /*
+ * Lingering close (RFC 9112 §9.6; Apache's lingering_close): after the
+ * last answer, if the client may still be sending, shut down our side
+ * (the client reads the answer and EOF), drop what still arrives until the
+ * client closes, MH_HTTP_LINGER_MS pass or MH_HTTP_LINGER_MAX bytes came,
+ * and only then close: closing with unread input resets the connection,
+ * which can destroy the answer before the client has read it.  A peek
+ * finds input the connection had not seen yet (pipelined requests).
+ */
+static bool
+wconn_linger_read(struct worker *w, struct wconn *wc)
+{
+	static char sink[MH_IO_CHUNK];
+	ssize_t n;
+
+	while ((n = read(wc->fd, sink, sizeof sink)) > 0)
+		if ((wc->lingered += (size_t)n) > MH_HTTP_LINGER_MAX)
+			break;
+	if (n < 0 && (errno == EAGAIN || errno == EINTR) &&
+	    wc->lingered <= MH_HTTP_LINGER_MAX)
+		return true;	/* nothing more for now: keep waiting */
+	wconn_close(w, wc);	/* EOF, an error, or enough */
+	return false;
+}
+
+/* The connection is done: close it, or linger first (see above). */
+static void
+wconn_done(struct worker *w, struct wconn *wc)
+{
+	char probe;
+
+	if (wc->lingering) {
+		(void)wconn_linger_read(w, wc);
+		return;
+	}
+	if (wc->c.aborted || (!conn_unread_input(&wc->c) &&
+	    recv(wc->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)) {
+		wconn_close(w, wc);	/* nothing unread: a plain close is clean */
+		return;
+	}
+	shutdown(wc->fd, SHUT_WR);
+	wc->lingering = true;
+	wc->linger_until = io_now_ms() + MH_HTTP_LINGER_MS;
+	if (wconn_linger_read(w, wc))
+		wconn_interest(w, wc, EPOLLIN);
+}
+
+/*
  * Moves one connection as far as it goes without blocking.  `fresh`: the
  * socket may have unread bytes (just accepted, or EPOLLIN); once a read
  * came back short it is drained, and epoll says when more arrives (level
@@ -672,7 +722,7 @@ wconn_drive(struct worker *w, struct wconn *wc, bool fresh)
 			conn_shutdown(&wc->c);
 		switch (conn_want(&wc->c)) {
 		case CONN_DONE:
-			wconn_close(w, wc);
+			wconn_done(w, wc);
 			return;
 		case CONN_WRITE:
 			if (api_sync_pending(w->api)) {
@@ -758,7 +808,11 @@ worker_timeouts(struct worker *w)
 
 	for (wc = w->conns; wc != NULL; wc = next) {
 		next = wc->next;
-		d = conn_deadline(&wc->c);
+		d = wc->lingering ? wc->linger_until : conn_deadline(&wc->c);
+		if (d <= now && wc->lingering) {
+			wconn_close(w, wc);
+			continue;
+		}
 		if (d <= now) {
 			last_words_arm(wc->fd);
 			conn_timeout(&wc->c, now);

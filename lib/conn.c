@@ -127,6 +127,7 @@ fail(struct conn *c, const struct http_request *req, int status,
 	struct api_response resp;
 
 	api_error(&resp, status, msg);
+	c->input_unread = true;		/* the request was cut short */
 	queue_answer(c, req, &resp, true, false, now_ms);
 }
 
@@ -138,6 +139,7 @@ answer(struct conn *c, const char *body, size_t body_len, int64_t now_ms)
 	bool close;
 
 	api_handle(c->api, &c->req, body, body_len, &resp);
+	c->input_unread = c->answer_then_close;	/* its body is unread */
 	close = c->answer_then_close || !c->req.keep_alive ||
 	    c->shutting_down || ++c->requests >= c->cfg->max_requests;
 	queue_answer(c, &c->req, &resp, close, c->req.method == HTTP_HEAD,
@@ -350,6 +352,8 @@ request_done(struct conn *c, int64_t now_ms)
 	c->resp_len = c->resp_off = 0;
 	c->answered = false;
 	if (c->close_after) {
+		if (c->from < c->in.len)
+			c->input_unread = true;	/* pipelined after the last */
 		c->closed = true;
 		return;
 	}
@@ -523,6 +527,13 @@ void
 conn_abort(struct conn *c)
 {
 	c->closed = true;
+	c->aborted = true;
 	c->head_len = c->head_off = 0;
 	c->resp_len = c->resp_off = 0;
+}
+
+bool
+conn_unread_input(const struct conn *c)
+{
+	return c->closed && !c->aborted && c->input_unread;
 }

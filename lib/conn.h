@@ -75,6 +75,8 @@ struct conn {
 	void		*log_arg;
 	enum conn_state	 state;
 	bool		 closed;	/* EOF, error or done: nothing more */
+	bool		 aborted;	/* conn_abort: the socket failed */
+	bool		 input_unread;	/* closed with the peer perhaps still sending */
 	bool		 shutting_down;	/* conn_shutdown: close when idle */
 	int64_t		 deadline;	/* io_now_ms() time; see conn_deadline */
 	int64_t		 start_us;	/* when the current request began */
@@ -128,5 +130,13 @@ void		conn_timeout(struct conn *c, int64_t now_ms);
 void		conn_shutdown(struct conn *c);
 /* The socket failed: drop everything. */
 void		conn_abort(struct conn *c);
+
+/*
+ * Done after a last answer while the peer may still be sending (a request
+ * cut short by an error, pipelined requests after the last one answered).
+ * Closing a socket with unread input sends a reset that can destroy the
+ * answer in the client's buffers (RFC 9112 §9.6): linger first.
+ */
+bool		conn_unread_input(const struct conn *c);
 
 #endif /* MH_CONN_H */

@@ -36,6 +36,8 @@
 #define MH_HTTP_BODY_TIMEOUT_MS		30000	/* 408: whole body */
 #define MH_HTTP_IDLE_TIMEOUT_MS		5000	/* silent close between requests */
 #define MH_HTTP_WRITE_TIMEOUT_MS	10000	/* give up on a client that never reads */
+#define MH_HTTP_LINGER_MS		2000	/* after a last answer, read and drop */
+#define MH_HTTP_LINGER_MAX		(1024 * 1024)	/* ... at most this much */
 #define MH_HTTP_MAX_REQUESTS		100000	/* per connection, then Connection: close;
 					   each reconnect costs a process start */
 

@@ -936,6 +936,56 @@ test_pipelining(void)
 	free(two.p);
 }
 
+/*
+ * conn_unread_input: the driver lingers before closing only when the client
+ * may still be sending (RFC 9112 §9.6).
+ */
+static void
+test_unread_input(void)
+{
+	static const char close_req[] =
+	    "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+	static const char bad_req[] = "GET /healthz HTTP/1.1\r\n\r\n";
+	struct conn_config saved = cfg;
+	struct tconn t;
+	struct obuf out = { NULL, 0, 0 }, three = { NULL, 0, 0 };
+	int i;
+
+	tconn_init(&t, 1000);
+	feed_str(&t.c, close_req, 1001);
+	drain(&t.c, &out, 1002);
+	ok(conn_want(&t.c) == CONN_DONE && !conn_unread_input(&t.c),
+	    "unread input: none after a lone Connection: close request");
+	tconn_free(&t);
+
+	cfg.max_requests = 2;
+	for (i = 0; i < 3; i++)
+		obuf_add(&three, health_req, sizeof health_req - 1);
+	tconn_init(&t, 1000);
+	feed(&t.c, three.p, three.len, 1001);
+	drain(&t.c, &out, 1002);
+	ok(conn_want(&t.c) == CONN_DONE && log_calls == 2 &&
+	    conn_unread_input(&t.c),
+	    "unread input: a third pipelined request after --max-requests 2");
+	tconn_free(&t);
+	cfg = saved;
+
+	tconn_init(&t, 1000);
+	feed_str(&t.c, bad_req, 1001);
+	drain(&t.c, &out, 1002);
+	ok(conn_want(&t.c) == CONN_DONE && conn_unread_input(&t.c),
+	    "unread input: after a 400 the client may still be sending");
+	tconn_free(&t);
+
+	tconn_init(&t, 1000);
+	feed_str(&t.c, close_req, 1001);
+	conn_abort(&t.c);
+	ok(!conn_unread_input(&t.c), "unread input: never after conn_abort");
+	tconn_free(&t);
+	free(out.p);
+	free(three.p);
+}
+
 int
 main(void)
 {
@@ -953,6 +1003,7 @@ main(void)
 	test_shutdown();
 	test_deadlines();
 	test_pipelining();
+	test_unread_input();
 	rm_tree(root);
 	return done_testing();
 }
