@@ -19,6 +19,19 @@ setup() {
 	    "$MSGHASH_TEST_SRCDIR/systemd/msghash-checkpoint.timer" "$UNITS/"
 }
 
+# assert_exposure_at_most_1 UNIT: systemd-analyze security's overall
+# exposure level of UNIT (in $UNITS) is at most 1.0 (research §C)
+assert_exposure_at_most_1() {
+	local level
+	cd "$UNITS"
+	run systemd-analyze security --offline=true "$1"
+	level=$(grep -oE 'Overall exposure level for [^:]*: [0-9.]+' <<<"$output" |
+	    grep -oE '[0-9.]+$')
+	[ -n "$level" ] || fail "no exposure level in: $output"
+	awk -v l="$level" 'BEGIN { exit !(l <= 1.0) }' ||
+	    fail "exposure of $1: $level > 1.0"
+}
+
 @test "systemd: systemd-analyze is available (the checks below need it)" {
 	run command -v systemd-analyze
 	assert_success
@@ -44,23 +57,11 @@ setup() {
 }
 
 @test "systemd: the connection service's exposure is at most 1.0" {
-	cd "$UNITS"
-	run systemd-analyze security --offline=true msghash@.service
-	level=$(grep -oE 'Overall exposure level for [^:]*: [0-9.]+' <<<"$output" |
-	    grep -oE '[0-9.]+$')
-	[ -n "$level" ] || fail "no exposure level in: $output"
-	awk -v l="$level" 'BEGIN { exit !(l <= 1.0) }' ||
-	    fail "exposure $level > 1.0"
+	assert_exposure_at_most_1 msghash@.service
 }
 
 @test "systemd: the wait-mode service's exposure is at most 1.0" {
-	cd "$UNITS"
-	run systemd-analyze security --offline=true msghash-server.service
-	level=$(grep -oE 'Overall exposure level for [^:]*: [0-9.]+' <<<"$output" |
-	    grep -oE '[0-9.]+$')
-	[ -n "$level" ] || fail "no exposure level in: $output"
-	awk -v l="$level" 'BEGIN { exit !(l <= 1.0) }' ||
-	    fail "exposure $level > 1.0"
+	assert_exposure_at_most_1 msghash-server.service
 }
 
 @test "systemd: the wait-mode socket hands its listening socket over (Accept=no)" {
@@ -73,13 +74,7 @@ setup() {
 }
 
 @test "systemd: the checkpoint service's exposure is at most 1.0" {
-	cd "$UNITS"
-	run systemd-analyze security --offline=true msghash-checkpoint.service
-	level=$(grep -oE 'Overall exposure level for [^:]*: [0-9.]+' <<<"$output" |
-	    grep -oE '[0-9.]+$')
-	[ -n "$level" ] || fail "no exposure level in: $output"
-	awk -v l="$level" 'BEGIN { exit !(l <= 1.0) }' ||
-	    fail "exposure $level > 1.0"
+	assert_exposure_at_most_1 msghash-checkpoint.service
 }
 
 @test "systemd: the socket accepts per connection, without a trigger limit" {
