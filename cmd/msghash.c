@@ -24,8 +24,6 @@
 #define PROGRAM		"msghash"
 #define TRY_HELP	"Try '" PROGRAM " --help' for more information."
 #define OPT_MAX		32
-#define STR_(x)		#x
-#define STR(x)		STR_(x)
 
 /* The only registry of commands; --help is generated from it. */
 static const struct cmd_entry *const cmd_table[] = {
@@ -331,8 +329,8 @@ cmd_store_open(const struct globals *g, int flags, struct store **st,
 static void
 cli_watchdog_words(void)
 {
-	static const char msg[] = PROGRAM ": the store did not answer within "
-	    STR(MH_STORE_WATCHDOG_SEC) " seconds; giving up\n";
+	static const char msg[] = PROGRAM ": the store did not answer in time "
+	    "(a process holding it died or stopped); giving up\n";
 
 	(void)!write(2, msg, sizeof msg - 1);
 }
