@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -504,21 +505,43 @@ env_close_locked(struct store *st)
 }
 
 /*
- * A primary region file of size 0 is what a recovery that died (killed, or
- * out of space) leaves behind.  DB_REGISTER sees no dead process, so no
- * opener would ever recover it: every open fails with "unable to join the
- * environment", for ever.  Removing the registry makes the next opener
- * recover (env_register.c: "Run recovery if we create the file").  Called
- * under the lock, and nobody can be attached to an empty region.
+ * Whether the primary region is one whose creator died before finishing:
+ * libdb writes DB_REGION_MAGIC into its first word as the last step of a
+ * creation (__env_turn_on; nothing in msghash clears it again).  Seen as a
+ * file of size 0 and, from a recovery SIGKILLed in the kill test, as 5 MB
+ * of zero bytes: every open then failed with "mmap: Invalid argument"
+ * (libdb maps the size it reads from the header, 0).  Only meaningful
+ * under the lock, where no other msghash process is creating a region.
+ */
+static bool
+primary_region_abandoned(const char *path)
+{
+	uint32_t magic = 0;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return false;	/* none: the open creates it */
+	n = pread(fd, &magic, sizeof magic, 0);
+	close(fd);
+	return n >= 0 && (n < (ssize_t)sizeof magic || magic != DB_REGION_MAGIC);
+}
+
+/*
+ * An abandoned primary region (above) is what a recovery that died
+ * (killed, or out of space) leaves behind.  DB_REGISTER sees no dead
+ * process, so no opener would ever recover it: every open fails, for ever.
+ * Removing the registry makes the next opener recover (env_register.c:
+ * "Run recovery if we create the file").  Called under the lock; nobody
+ * can be attached to a region that was never finished.
  */
 static bool
 unwedge_locked(struct store *st)
 {
 	char path[4096 + 16];
-	struct stat sb;
 
 	snprintf(path, sizeof path, "%s/%s", st->dir, store_regions[0].file);
-	if (stat(path, &sb) == -1 || sb.st_size != 0)
+	if (!primary_region_abandoned(path))
 		return false;
 	snprintf(path, sizeof path, "%s/__db.register", st->dir);
 	return unlink(path) == 0;

@@ -59,6 +59,31 @@ FOO=2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
 	run -0 "$MSGHASH" hash bar
 }
 
+@test "recovery: a store whose region file a dead recovery left sized but all zero bytes opens again" {
+	# what a recovery SIGKILLed after sizing __db.001, before writing its
+	# header, left behind (the kill test, sanitizer build): every open
+	# failed with "mmap: Invalid argument", for good
+	run -0 "$MSGHASH" hash foo
+	rm -f "$MSGHASH_DB"/__db.00[2-9]
+	truncate -s 0 "$MSGHASH_DB/__db.001"
+	truncate -s 5M "$MSGHASH_DB/__db.001"
+	run -0 "$MSGHASH" lookup "$FOO"
+	assert_output foo
+	run -0 "$MSGHASH" hash bar
+	run -0 "$MSGHASH" verify
+}
+
+@test "recovery: a store whose region a dead recovery never marked valid opens again" {
+	# the header written, the magic number (written last) still 0: every
+	# open failed with "unable to join the environment"
+	run -0 "$MSGHASH" hash foo
+	printf '\0\0\0\0' | dd of="$MSGHASH_DB/__db.001" bs=4 count=1 conv=notrunc status=none
+	run -0 "$MSGHASH" lookup "$FOO"
+	assert_output foo
+	run -0 "$MSGHASH" hash bar
+	run -0 "$MSGHASH" verify
+}
+
 # The disk-full scenario runs in a private mount namespace (unshare -rm,
 # also as an unprivileged user) with the store on a small tmpfs.
 @test "disk full: 507 / exit 3, old messages readable, store intact, writes resume once space is freed" {
