@@ -356,6 +356,20 @@ log_setup(int sock)
 		setvbuf(stderr, NULL, _IOFBF, 16384);
 }
 
+/*
+ * Whether the client may still be sending after the last answer: input
+ * the connection did not consume, or (a peek; fails harmlessly on a pipe)
+ * input it has not seen yet, such as further pipelined requests.
+ */
+static bool
+client_may_be_sending(const struct conn *c, int fd)
+{
+	char probe;
+
+	return !c->aborted && (conn_unread_input(c) ||
+	    recv(fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) > 0);
+}
+
 /* ---- per-connection mode: fd 0 in, fd 1 out ---- */
 
 /* Writes all pending output by the write deadline. */
@@ -418,6 +432,29 @@ pipe_read(struct conn *c, const sigset_t *wait_mask)
 	last_words_disarm();
 }
 
+/*
+ * Lingering close, as in wait mode (see wconn_linger_read), blocking: a
+ * client still sending when we close would get a reset, which can destroy
+ * the answer we just gave (say a 413 to a client that sends its whole
+ * body before it reads).  Only on a socket: a pipe has no reset.
+ */
+static void
+pipe_linger(const struct conn *c, const sigset_t *wait_mask)
+{
+	static char sink[MH_IO_CHUNK];
+	size_t dropped = 0;
+	int64_t until;
+	ssize_t n;
+
+	if (!client_may_be_sending(c, 0) || shutdown(1, SHUT_WR) == -1)
+		return;
+	until = io_now_ms() + MH_HTTP_LINGER_MS;
+	while (dropped <= MH_HTTP_LINGER_MAX &&
+	    io_wait_readable(0, until, wait_mask) == IO_READY &&
+	    (n = read(0, sink, sizeof sink)) > 0)
+		dropped += (size_t)n;
+}
+
 static void
 serve_pipe(const struct conn_config *cfg, struct api_ctx *api, char *peer)
 {
@@ -433,6 +470,7 @@ serve_pipe(const struct conn_config *cfg, struct api_ctx *api, char *peer)
 		else
 			pipe_read(&c, &wait_mask);
 	}
+	pipe_linger(&c, &wait_mask);
 	conn_free(&c);
 }
 
@@ -690,14 +728,11 @@ wconn_linger_read(struct worker *w, struct wconn *wc)
 static void
 wconn_done(struct worker *w, struct wconn *wc)
 {
-	char probe;
-
 	if (wc->lingering) {
 		(void)wconn_linger_read(w, wc);
 		return;
 	}
-	if (wc->c.aborted || (!conn_unread_input(&wc->c) &&
-	    recv(wc->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)) {
+	if (!client_may_be_sending(&wc->c, wc->fd)) {
 		wconn_close(w, wc);	/* nothing unread: a plain close is clean */
 		return;
 	}

@@ -359,6 +359,36 @@ curl_get() {
 	assert_output '200 200'
 }
 
+@test "lingering close: a client that sends its whole oversized body before reading gets the 413 and EOF, not a reset" {
+	# the 413 goes out as soon as the head is read; closing with the body
+	# still arriving would reset the connection (RFC 9112 §9.6), and a
+	# client that reads only after sending could lose the answer
+	start_socket_server --max-size 64K
+	run -0 python3 -c '
+import socket, sys
+body = b"{\"message\":\"" + b"a" * 600000 + b"\"}"
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+s.sendall(b"POST /messages HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+          b"Content-Length: %d\r\n\r\n" % len(body) + body)
+got = b""
+try:
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        got += d
+    end = "EOF"
+except OSError as e:
+    end = e.strerror
+print(end)
+sys.stdout.write(got.decode())
+' "$PORT"
+	assert_line --index 0 EOF
+	assert_line --index 1 --partial 'HTTP/1.1 413 '
+	assert_line --regexp '^Connection: close'
+	assert_line --regexp '^\{"err_msg":"[^"]+"\}$'
+}
+
 @test "--workers 1: a client that never reads its answers is given up at the write timeout, others are served meanwhile" {
 	# --workers is accepted and ignored in per-connection mode; in wait
 	# mode the one worker must not block on the client that does not read
