@@ -20,8 +20,11 @@ setup() {
 	SOCK_FDS=()
 }
 
+# A failing command inside teardown is ignored unless it is the last one
+# (bats 1.8): stop_socket_server's verdict (a server that ignored SIGTERM,
+# a sanitizer report) is carried to the end.
 teardown() {
-	local p fd
+	local p fd rc=0
 	for p in "${BG_PIDS[@]}"; do
 		kill -KILL "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
@@ -29,8 +32,9 @@ teardown() {
 	for fd in "${SOCK_FDS[@]}"; do
 		exec {fd}>&- || true
 	done
-	stop_socket_server
+	stop_socket_server || rc=1
 	common_teardown
+	return "$rc"
 }
 
 # connect: open a TCP connection to our server; its fd in FD (closed in teardown)
