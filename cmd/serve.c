@@ -345,6 +345,7 @@ config_setup(struct conn_config *cfg, const struct globals *g)
 	cfg->max_requests = opt.max_requests;
 	cfg->body_limit = api_body_limit(g->max_message);
 	http_limits_default(&cfg->lim);
+	cfg->now_ms = io_now_ms;
 	cfg->log = log_request;
 }
 

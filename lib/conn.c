@@ -139,6 +139,8 @@ answer(struct conn *c, const char *body, size_t body_len, int64_t now_ms)
 	bool close;
 
 	api_handle(c->api, &c->req, body, body_len, &resp);
+	if (c->cfg->now_ms != NULL)
+		now_ms = c->cfg->now_ms();	/* see conn_config.now_ms */
 	c->input_unread = c->answer_then_close;	/* its body is unread */
 	close = c->answer_then_close || !c->req.keep_alive ||
 	    c->shutting_down || ++c->requests >= c->cfg->max_requests;

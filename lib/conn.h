@@ -44,6 +44,11 @@ struct conn_config {
 	long		 max_requests;	/* per connection, then close */
 	size_t		 body_limit;	/* api_body_limit() */
 	struct http_limits lim;
+	/* The clock (io_now_ms), read again once a request is answered: the
+	 * store can take seconds (waiting for its lock, say), and the write
+	 * deadline must count from the answer, not from the request's last
+	 * bytes.  NULL: the now_ms given to the call that answered. */
+	int64_t		(*now_ms)(void);
 	/* One call per answered request (the access log); may be NULL.  arg
 	 * is conn_init's log_arg (the peer, say). */
 	void		(*log)(void *arg, const struct http_request *req,

@@ -832,6 +832,23 @@ long_get() {
 	assert_equal "$SERVE_RC" 0
 }
 
+@test "write timeout counts from the answer: a GET that waited for a busy store lock still gets its 200" {
+	run -0 "$MSGHASH" hash foo
+	# another process holds the store's lock for 1.5 s (as a crowd of
+	# openers does under load); serve waits for it, then has 0.5 s to write
+	local ready=$BATS_TEST_TMPDIR/locked
+	flock -x "$MSGHASH_DB/msghash.lock" -c "touch '$ready'; sleep 1.5" 3>&- &
+	local holder=$!
+	for _ in {1..100}; do [[ -e $ready ]] && break; sleep 0.05; done
+	[[ -e $ready ]] || fail "flock did not take $MSGHASH_DB/msghash.lock"
+	serve_printf "GET /messages/$D HTTP/1.1\r\n$H\r\n" --write-timeout 0.5
+	wait "$holder"
+	run -0 split_responses "$SERVE_OUT"
+	assert_output 200
+	assert_equal "$(cat "$SERVE_OUT.1.b")" '{"message":"foo"}'
+	assert_equal "$SERVE_RC" 0
+}
+
 @test "a POST cut off mid-body (EOF) stores nothing" {
 	serve_printf "POST /messages HTTP/1.1\r\n${H}Content-Length: 20\r\n\r\n{\"message\":\"abc\"}"
 	assert_equal "$SERVE_RC" 0

@@ -864,6 +864,38 @@ test_deadlines(void)
 	free(out.p);
 }
 
+/* The time an answer took (the store waiting for its lock, say). */
+static int64_t fake_now;
+
+static int64_t
+fake_clock(void)
+{
+	return fake_now;
+}
+
+static void
+test_write_deadline_after_slow_answer(void)
+{
+	struct tconn t;
+	struct obuf out = { NULL, 0, 0 };
+	struct resp r;
+
+	cfg.now_ms = fake_clock;
+	fake_now = 1000 + 60000;	/* api_handle "took" a minute */
+	tconn_init(&t, 1000);
+	feed_str(&t.c, "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n", 1000);
+	ok(conn_want(&t.c) == CONN_WRITE, "slow answer: the answer is queued");
+	is_int(conn_deadline(&t.c), fake_now + cfg.write_ms,
+	    "slow answer: the write deadline counts from the answer, not the "
+	    "request (a late answer was dropped unwritten)");
+	drain(&t.c, &out, fake_now + 1);
+	ok(one_resp(&out, &r) && r.status == 200,
+	    "slow answer: it is written whole");
+	cfg.now_ms = NULL;
+	tconn_free(&t);
+	free(out.p);
+}
+
 /* ---- pipelining ---- */
 
 /* Copies the pending output into out without acknowledging it. */
@@ -1002,6 +1034,7 @@ main(void)
 	test_timeout_body();
 	test_shutdown();
 	test_deadlines();
+	test_write_deadline_after_slow_answer();
 	test_pipelining();
 	test_unread_input();
 	rm_tree(root);
