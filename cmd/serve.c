@@ -393,24 +393,50 @@ pipe_write(struct conn *c)
 	last_words_disarm();
 }
 
-/* Waits for input (SIGTERM is noted, not fatal), then reads it. */
+/* Waits for input on a pipe (ppoll: SIGTERM is noted, not fatal), reads it. */
+static enum io_wait
+pipe_wait_read(struct conn *c, char *p, size_t cap, size_t *got,
+    const sigset_t *wait_mask)
+{
+	enum io_wait w = io_wait_readable(0, conn_deadline(c), wait_mask);
+
+	if (w == IO_READY && io_read_some(0, p, cap, got, "the request",
+	    NULL) != MH_OK)
+		w = IO_ERROR;
+	return w;
+}
+
+/*
+ * Reads what the client sent by the connection's deadline.  On a socket,
+ * one blocking read bounded by SO_RCVTIMEO (io_read_within: a system call
+ * less per request than ppoll + read); SIGTERM is then noticed within
+ * MH_HTTP_SIGNAL_SLICE_MS of an idle wait.
+ */
 static void
-pipe_read(struct conn *c, const sigset_t *wait_mask)
+pipe_read(struct conn *c, bool is_socket, const sigset_t *wait_mask)
 {
 	char *p;
-	size_t cap;
-	ssize_t n;
+	size_t cap, n;
+	enum io_wait w;
 
 	if (terminating)
 		conn_shutdown(c);
 	if (conn_want(c) != CONN_READ)
 		return;
 	log_flush(false);
-	switch (io_wait_readable(0, conn_deadline(c), wait_mask)) {
+	if (!conn_read_buf(c, &p, &cap)) {
+		conn_abort(c);
+		return;
+	}
+	w = is_socket ? io_read_within(0, p, cap, &n, conn_deadline(c),
+	    MH_HTTP_SIGNAL_SLICE_MS, wait_mask) :
+	    pipe_wait_read(c, p, cap, &n, wait_mask);
+	switch (w) {
 	case IO_READY:
 		break;
+	case IO_AGAIN:
 	case IO_SIGNAL:
-		return;		/* conn_shutdown on the next turn */
+		return;		/* the deadline, conn_shutdown: the next turn */
 	case IO_TIMEOUT:
 		conn_timeout(c, io_now_ms());
 		return;
@@ -418,18 +444,8 @@ pipe_read(struct conn *c, const sigset_t *wait_mask)
 		conn_abort(c);
 		return;
 	}
-	if (!conn_read_buf(c, &p, &cap)) {
-		conn_abort(c);
-		return;
-	}
-	while ((n = read(0, p, cap)) == -1 && errno == EINTR)
-		;
-	if (n < 0) {
-		conn_abort(c);
-		return;
-	}
 	last_words_arm(1);
-	conn_received(c, (size_t)n, io_now_ms());
+	conn_received(c, n, io_now_ms());
 	last_words_disarm();
 }
 
@@ -462,6 +478,9 @@ serve_pipe(const struct conn_config *cfg, struct api_ctx *api, char *peer)
 	struct conn c;
 	sigset_t wait_mask;
 
+	struct stat sb;
+	bool is_socket = fstat(0, &sb) == 0 && S_ISSOCK(sb.st_mode);
+
 	signals_setup(&wait_mask);
 	io_bound_writes(1, opt.write_ms < 1000 ? opt.write_ms : 1000);
 	conn_init(&c, cfg, api, peer, io_now_ms());
@@ -469,7 +488,7 @@ serve_pipe(const struct conn_config *cfg, struct api_ctx *api, char *peer)
 		if (conn_want(&c) == CONN_WRITE)
 			pipe_write(&c);
 		else
-			pipe_read(&c, &wait_mask);
+			pipe_read(&c, is_socket, &wait_mask);
 	}
 	pipe_linger(&c, &wait_mask);
 	conn_free(&c);

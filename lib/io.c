@@ -146,6 +146,48 @@ io_wait_readable(int fd, int64_t deadline_ms, const sigset_t *mask)
 	return errno == EINTR ? IO_SIGNAL : IO_ERROR;
 }
 
+/* Sets fd's SO_RCVTIMEO to ms (> 0: 0 would mean no limit), unless it is
+ * that already: one fd per process reads this way (serve's fd 0). */
+static bool
+set_read_timeout(int fd, int64_t ms)
+{
+	static int64_t current_ms = -1;
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+
+	if (ms == current_ms)
+		return true;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == -1)
+		return false;
+	current_ms = ms;
+	return true;
+}
+
+enum io_wait
+io_read_within(int fd, void *buf, size_t cap, size_t *n, int64_t deadline_ms,
+    int slice_ms, const sigset_t *mask)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	struct timespec now = { 0, 0 };
+	int64_t left = deadline_ms - io_now_ms();
+	ssize_t got;
+
+	*n = 0;
+	if (left <= 0)
+		return IO_TIMEOUT;
+	if (!set_read_timeout(fd, left < slice_ms ? left : slice_ms))
+		return IO_ERROR;
+	if ((got = read(fd, buf, cap)) >= 0) {
+		*n = (size_t)got;
+		return IO_READY;
+	}
+	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		return IO_ERROR;
+	/* The slice ended (or SIGALRM's handler ran): a pending signal? */
+	if (ppoll(&pfd, 0, &now, mask) == -1)
+		return errno == EINTR ? IO_SIGNAL : IO_ERROR;
+	return IO_AGAIN;
+}
+
 void
 io_bound_writes(int fd, int timeout_ms)
 {

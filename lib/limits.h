@@ -38,6 +38,8 @@
 #define MH_HTTP_WRITE_TIMEOUT_MS	10000	/* give up on a client that never reads */
 #define MH_HTTP_LINGER_MS		2000	/* after a last answer, read and drop */
 #define MH_HTTP_LINGER_MAX		(1024 * 1024)	/* ... at most this much */
+#define MH_HTTP_SIGNAL_SLICE_MS		250	/* per-connection socket reads: longest
+					   wait before a SIGTERM is noticed */
 #define MH_HTTP_MAX_REQUESTS		100000	/* per connection, then Connection: close;
 					   each reconnect costs a process start */
 

@@ -377,6 +377,23 @@ pid_alive() {
 	[[ -n $st && $st != [ZX]* ]]
 }
 
+# wait_gone PID SECONDS: poll until PID has exited; 1 if it is still alive
+# after SECONDS
+wait_gone() {
+	local i
+	for ((i = 0; i <= $2 * 20; i++)); do
+		pid_alive "$1" || return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# now_us: the wall clock in microseconds
+now_us() {
+	local t=$EPOCHREALTIME
+	echo $((10#${t/./}))
+}
+
 # serve_pids: the live msghash children of our ACTIVATOR_PID, one PID a
 # line: the per-connection serve processes (inetd mode), or the master's
 # workers (wait modes).

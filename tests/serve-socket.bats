@@ -358,6 +358,33 @@ curl_get() {
 	assert_equal "$(cat "$BATS_TEST_TMPDIR/resp.1.b")" "$HEALTH_BODY"
 }
 
+@test "SIGTERM to the processes serving an idle keep-alive connection (--idle-timeout 60) closes it within seconds; they exit" {
+	# per-connection mode: the connection's own process, which waits for the
+	# next request in a blocking read (SO_RCVTIMEO slices) with SIGTERM
+	# blocked, so it must look for the signal between slices; wait mode:
+	# the workers (the master replaces them).
+	start_socket_server --idle-timeout 60
+	local fd line t0 t1 rc=0 p pids
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+	printf -- "$PROBE_REQ" >&"$fd"
+	IFS= read -r -t 10 line <&"$fd" || fail "no answer"
+	[[ $line == "HTTP/1.1 200 "* ]] || fail "answer: $line"
+	mapfile -t pids < <(serve_pids)
+	((${#pids[@]} > 0)) || fail "no serve process under the activator $ACTIVATOR_PID"
+	sleep 0.3	# into the idle wait
+	t0=$(now_us)
+	kill -TERM "${pids[@]}"
+	timeout 10 cat <&"$fd" >/dev/null || rc=$?
+	t1=$(now_us)
+	exec {fd}>&-
+	((rc == 0)) || fail "the idle connection was still open 10 s after SIGTERM"
+	(((t1 - t0) < 5000000)) || fail "the idle connection was closed $(((t1 - t0) / 1000)) ms after SIGTERM"
+	for p in "${pids[@]}"; do
+		wait_gone "$p" 5 || fail "serve process $p still runs 5 s after SIGTERM"
+	done
+	echo "# $SOCKET_MODE mode: closed $(((t1 - t0) / 1000)) ms after SIGTERM" >&3
+}
+
 @test "--max-requests 2 over a socket: three pipelined requests get two answers, then the connection ends" {
 	start_socket_server --max-requests 2
 	local fd rc=0

@@ -53,23 +53,6 @@ send() {
 	(printf -- "$@" >&"$fd") 2>/dev/null
 }
 
-# wait_gone PID SECONDS: poll until PID has exited; 1 if it is still alive
-# after SECONDS
-wait_gone() {
-	local i
-	for ((i = 0; i <= $2 * 20; i++)); do
-		pid_alive "$1" || return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-# now_us: the wall clock in microseconds
-now_us() {
-	local t=$EPOCHREALTIME
-	echo $((10#${t/./}))
-}
-
 # assert_single FILE CODE [BODY]: FILE holds exactly one well-formed response
 # with status CODE (and body BODY)
 assert_single() {
