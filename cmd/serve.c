@@ -476,9 +476,8 @@ static void
 serve_pipe(const struct conn_config *cfg, struct api_ctx *api, char *peer)
 {
 	struct conn c;
-	sigset_t wait_mask;
-
 	struct stat sb;
+	sigset_t wait_mask;
 	bool is_socket = fstat(0, &sb) == 0 && S_ISSOCK(sb.st_mode);
 
 	signals_setup(&wait_mask);

@@ -166,8 +166,7 @@ enum io_wait
 io_read_within(int fd, void *buf, size_t cap, size_t *n, int64_t deadline_ms,
     int slice_ms, const sigset_t *mask)
 {
-	struct pollfd pfd = { fd, POLLIN, 0 };
-	struct timespec now = { 0, 0 };
+	struct timespec no_wait = { 0, 0 };
 	int64_t left = deadline_ms - io_now_ms();
 	ssize_t got;
 
@@ -183,7 +182,7 @@ io_read_within(int fd, void *buf, size_t cap, size_t *n, int64_t deadline_ms,
 	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 		return IO_ERROR;
 	/* The slice ended (or SIGALRM's handler ran): a pending signal? */
-	if (ppoll(&pfd, 0, &now, mask) == -1)
+	if (ppoll(NULL, 0, &no_wait, mask) == -1)
 		return errno == EINTR ? IO_SIGNAL : IO_ERROR;
 	return IO_AGAIN;
 }
