@@ -196,28 +196,127 @@ backoff(struct store *st)
 
 /* ---- the application lock around DB_ENV->open and ->close ---- */
 
-static enum mh_status
-lock_acquire(struct store *st, struct mh_err *err)
-{
-	struct timespec start, now;
-	long waited_ms, pause_us = 50;
+/*
+ * Waiting for msghash.lock.  Polling it (LOCK_NB and a growing sleep) cost
+ * a crowd of per-connection openers ~95 flock/nanosleep pairs and as many
+ * context switches per connection: more CPU than the open itself.  A
+ * blocking flock() instead queues the waiter in the kernel, which hands the
+ * lock on at release.  A one-shot POSIX timer bounds the wait: it raises
+ * GATE_TIMER_SIGNAL, whose handler is installed without SA_RESTART, so the
+ * flock() returns EINTR.  The timer is made per wait (only a contended
+ * acquisition needs one, and timers do not survive fork()).
+ */
+#define GATE_TIMER_SIGNAL	SIGRTMIN
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
+static volatile sig_atomic_t gate_wait_expired;
+
+static void
+gate_timer_fire(int sig)
+{
+	(void)sig;
+	gate_wait_expired = 1;
+}
+
+/* Arms a timer that interrupts a blocking call after ms; false: none. */
+static bool
+gate_timer_start(timer_t *timer, long ms)
+{
+	struct sigaction sa;
+	struct sigevent sev;
+	struct itimerspec its;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = gate_timer_fire;	/* no SA_RESTART: see above */
+	sigemptyset(&sa.sa_mask);
+	memset(&sev, 0, sizeof sev);
+	sev.sigev_notify = SIGEV_SIGNAL;
+	sev.sigev_signo = GATE_TIMER_SIGNAL;
+	memset(&its, 0, sizeof its);
+	its.it_value.tv_sec = ms / 1000;
+	its.it_value.tv_nsec = (ms % 1000) * 1000000;
+	gate_wait_expired = 0;
+	if (sigaction(GATE_TIMER_SIGNAL, &sa, NULL) == -1 ||
+	    timer_create(CLOCK_MONOTONIC, &sev, timer) == -1)
+		return false;
+	if (timer_settime(*timer, 0, &its, NULL) == -1) {
+		timer_delete(*timer);
+		return false;
+	}
+	return true;
+}
+
+static long
+ms_since(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - start->tv_sec) * 1000 +
+	    (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+static enum mh_status
+lock_busy(const struct store *st, struct mh_err *err)
+{
+	return mh_errf(err, MH_STORE,
+	    "store '%s' is busy: no turn at its lock for %d ms", st->dir,
+	    MH_STORE_LOCK_TIMEOUT_MS);
+}
+
+/*
+ * Without a timer (timer_create can fail with EAGAIN, e.g. at
+ * RLIMIT_SIGPENDING), the old way: poll, sleeping 50 us doubling to 2 ms.
+ */
+static int
+lock_poll(const struct store *st, const struct timespec *start)
+{
+	long pause_us = 50;
+
 	while (flock(st->lock_fd, LOCK_EX | LOCK_NB) == -1) {
 		if (errno != EWOULDBLOCK && errno != EINTR)
-			return mh_errf(err, MH_STORE, "cannot lock store '%s': %s",
-			    st->dir, strerror(errno));
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		waited_ms = (now.tv_sec - start.tv_sec) * 1000 +
-		    (now.tv_nsec - start.tv_nsec) / 1000000;
-		if (waited_ms >= MH_STORE_LOCK_TIMEOUT_MS)
-			return mh_errf(err, MH_STORE,
-			    "store '%s' is busy: no turn at its lock for %d ms",
-			    st->dir, MH_STORE_LOCK_TIMEOUT_MS);
+			return -1;
+		if (ms_since(start) >= MH_STORE_LOCK_TIMEOUT_MS) {
+			errno = EWOULDBLOCK;
+			return -1;
+		}
 		sleep_us(pause_us);
 		if (pause_us < 2000)
 			pause_us *= 2;
 	}
+	return 0;
+}
+
+/* flock(LOCK_EX) bounded by MH_STORE_LOCK_TIMEOUT_MS; -1 + EWOULDBLOCK: timeout */
+static int
+lock_wait(const struct store *st)
+{
+	struct timespec start;
+	timer_t timer;
+	int ret, saved;
+
+	if (flock(st->lock_fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	if (errno != EWOULDBLOCK)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (!gate_timer_start(&timer, MH_STORE_LOCK_TIMEOUT_MS))
+		return lock_poll(st, &start);
+	while ((ret = flock(st->lock_fd, LOCK_EX)) == -1 && errno == EINTR &&
+	    !gate_wait_expired)
+		;		/* another signal's handler ran: wait on */
+	saved = ret == -1 && errno == EINTR ? EWOULDBLOCK : errno;
+	timer_delete(timer);
+	errno = saved;
+	return ret;
+}
+
+static enum mh_status
+lock_acquire(struct store *st, struct mh_err *err)
+{
+	if (lock_wait(st) == -1)
+		return errno == EWOULDBLOCK ? lock_busy(st, err) :
+		    mh_errf(err, MH_STORE, "cannot lock store '%s': %s",
+		    st->dir, strerror(errno));
 	gate_recovering = 0;
 	gate_held = 1;
 	alarm(MH_STORE_GATE_SEC);	/* see gate_held */
