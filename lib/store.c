@@ -87,6 +87,15 @@ struct store {
 
 /* ---- process protection: deferred signals and the watchdog ---- */
 
+/* Ends a wait for msghash.lock: see lock_wait. */
+#define GATE_TIMER_SIGNAL	SIGRTMIN
+
+/*
+ * Blocks the stop signals; unblocks the two the store itself needs, the
+ * watchdog's SIGALRM and GATE_TIMER_SIGNAL, which a parent could have left
+ * blocked (a signal mask survives exec): the watchdog would never fire and
+ * a wait for the lock would never end.
+ */
 static void
 signals_defer(sigset_t *saved)
 {
@@ -97,6 +106,10 @@ signals_defer(sigset_t *saved)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, saved);
+	sigemptyset(&set);
+	sigaddset(&set, SIGALRM);
+	sigaddset(&set, GATE_TIMER_SIGNAL);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
 /*
@@ -202,12 +215,10 @@ backoff(struct store *st)
  * context switches per connection: more CPU than the open itself.  A
  * blocking flock() instead queues the waiter in the kernel, which hands the
  * lock on at release.  A one-shot POSIX timer bounds the wait: it raises
- * GATE_TIMER_SIGNAL, whose handler is installed without SA_RESTART, so the
- * flock() returns EINTR.  The timer is made per wait (only a contended
+ * GATE_TIMER_SIGNAL (unblocked by signals_defer), whose handler is
+ * installed without SA_RESTART, so the flock() returns EINTR.  The timer is made per wait (only a contended
  * acquisition needs one, and timers do not survive fork()).
  */
-#define GATE_TIMER_SIGNAL	SIGRTMIN
-
 static volatile sig_atomic_t gate_wait_expired;
 
 static void

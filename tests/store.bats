@@ -280,12 +280,17 @@ hold_store_lock() {
 	assert_output foo
 }
 
-@test "msghash.lock: a process that gets no turn for 10 s gives up with exit 3, naming the busy store" {
+@test "msghash.lock: a process that gets no turn for 10 s gives up with exit 3, naming the busy store (also with SIGALRM and SIGRTMIN blocked by its parent)" {
 	run -0 "$MSGHASH" hash foo
 	local d=$output
 	hold_store_lock 30
-	# a wait that the timer did not end would run into timeout's 124
-	run -3 --separate-stderr timeout 20 "$MSGHASH" lookup "$d"
+	# a wait that the timer did not end would run into timeout's 124; the
+	# parent leaves SIGALRM and the timer's signal blocked (a mask survives
+	# exec), which msghash must undo
+	run -3 --separate-stderr timeout 20 python3 -c '
+import os, signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGRTMIN})
+os.execv(sys.argv[1], sys.argv[1:])' "$MSGHASH" lookup "$d"
 	assert_equal "$stderr" "msghash lookup: store '$MSGHASH_DB' is busy: no turn at its lock for 10000 ms"
 	assert_output ''
 }
