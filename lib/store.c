@@ -216,8 +216,9 @@ backoff(struct store *st)
  * blocking flock() instead queues the waiter in the kernel, which hands the
  * lock on at release.  A one-shot POSIX timer bounds the wait: it raises
  * GATE_TIMER_SIGNAL (unblocked by signals_defer), whose handler is
- * installed without SA_RESTART, so the flock() returns EINTR.  The timer is made per wait (only a contended
- * acquisition needs one, and timers do not survive fork()).
+ * installed without SA_RESTART, so the flock() returns EINTR.  The timer
+ * is made per wait (only a contended acquisition needs one, and timers do
+ * not survive fork()).
  */
 static volatile sig_atomic_t gate_wait_expired;
 
@@ -266,14 +267,6 @@ ms_since(const struct timespec *start)
 	    (now.tv_nsec - start->tv_nsec) / 1000000;
 }
 
-static enum mh_status
-lock_busy(const struct store *st, struct mh_err *err)
-{
-	return mh_errf(err, MH_STORE,
-	    "store '%s' is busy: no turn at its lock for %d ms", st->dir,
-	    MH_STORE_LOCK_TIMEOUT_MS);
-}
-
 /*
  * Without a timer (timer_create can fail with EAGAIN, e.g. at
  * RLIMIT_SIGPENDING), the old way: poll, sleeping 50 us doubling to 2 ms.
@@ -297,7 +290,7 @@ lock_poll(const struct store *st, const struct timespec *start)
 	return 0;
 }
 
-/* flock(LOCK_EX) bounded by MH_STORE_LOCK_TIMEOUT_MS; -1 + EWOULDBLOCK: timeout */
+/* flock(LOCK_EX) within MH_STORE_LOCK_TIMEOUT_MS; -1, EWOULDBLOCK: timed out */
 static int
 lock_wait(const struct store *st)
 {
@@ -324,10 +317,14 @@ lock_wait(const struct store *st)
 static enum mh_status
 lock_acquire(struct store *st, struct mh_err *err)
 {
-	if (lock_wait(st) == -1)
-		return errno == EWOULDBLOCK ? lock_busy(st, err) :
-		    mh_errf(err, MH_STORE, "cannot lock store '%s': %s",
+	if (lock_wait(st) == -1) {
+		if (errno == EWOULDBLOCK)
+			return mh_errf(err, MH_STORE, "store '%s' is busy: no "
+			    "turn at its lock for %d ms", st->dir,
+			    MH_STORE_LOCK_TIMEOUT_MS);
+		return mh_errf(err, MH_STORE, "cannot lock store '%s': %s",
 		    st->dir, strerror(errno));
+	}
 	gate_recovering = 0;
 	gate_held = 1;
 	alarm(MH_STORE_GATE_SEC);	/* see gate_held */
