@@ -135,3 +135,14 @@ make_tmpdir_reachable() {
 	as_unprivileged test -x "$BATS_TEST_TMPDIR" ||
 		fail "nobody cannot reach $BATS_TEST_TMPDIR (a parent directory is not searchable)"
 }
+
+# hold_store_lock SECONDS: another process holds $MSGHASH_DB/msghash.lock
+# for SECONDS (as a crowd of openers, or a stuck one, does); returns once it
+# is held, with the holder's PID in STORE_LOCK_HOLDER
+hold_store_lock() {
+	local ready=$BATS_TEST_TMPDIR/locked.$RANDOM
+	flock -x "$MSGHASH_DB/msghash.lock" -c "touch '$ready'; sleep $1" 3>&- &
+	STORE_LOCK_HOLDER=$!
+	for _ in {1..100}; do [[ -e $ready ]] && break; sleep 0.05; done
+	[[ -e $ready ]] || fail "flock did not take $MSGHASH_DB/msghash.lock"
+}

@@ -836,13 +836,9 @@ long_get() {
 	run -0 "$MSGHASH" hash foo
 	# another process holds the store's lock for 1.5 s (as a crowd of
 	# openers does under load); serve waits for it, then has 0.5 s to write
-	local ready=$BATS_TEST_TMPDIR/locked
-	flock -x "$MSGHASH_DB/msghash.lock" -c "touch '$ready'; sleep 1.5" 3>&- &
-	local holder=$!
-	for _ in {1..100}; do [[ -e $ready ]] && break; sleep 0.05; done
-	[[ -e $ready ]] || fail "flock did not take $MSGHASH_DB/msghash.lock"
+	hold_store_lock 1.5
 	serve_printf "GET /messages/$D HTTP/1.1\r\n$H\r\n" --write-timeout 0.5
-	wait "$holder"
+	wait "$STORE_LOCK_HOLDER"
 	run -0 split_responses "$SERVE_OUT"
 	assert_output 200
 	assert_equal "$(cat "$SERVE_OUT.1.b")" '{"message":"foo"}'

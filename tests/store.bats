@@ -258,24 +258,16 @@ EOF
 	run -0 --separate-stderr timeout 300 db5.3_verify -h "$t/copy" "$t/copy/messages.db"
 }
 
-# hold_store_lock SECONDS: another process holds msghash.lock for SECONDS
-# (as a crowd of openers, or a stuck one, does); returns once it is held
-hold_store_lock() {
-	local ready=$BATS_TEST_TMPDIR/locked.$RANDOM
-	flock -x "$MSGHASH_DB/msghash.lock" -c "touch '$ready'; sleep $1" 3>&- &
-	PIDS+=($!)
-	for _ in {1..100}; do [[ -e $ready ]] && break; sleep 0.05; done
-	[[ -e $ready ]] || fail "flock did not take $MSGHASH_DB/msghash.lock"
-}
-
 @test "msghash.lock: a process waits its turn, also when it cannot make a timer (RLIMIT_SIGPENDING 0)" {
 	run -0 "$MSGHASH" hash foo
 	local d=$output
 	hold_store_lock 1
+	PIDS+=("$STORE_LOCK_HOLDER")
 	run -0 --separate-stderr timeout 20 "$MSGHASH" lookup "$d"
 	assert_output foo
 	# timer_create fails at this limit: the wait falls back to polling
 	hold_store_lock 1
+	PIDS+=("$STORE_LOCK_HOLDER")
 	run -0 --separate-stderr timeout 20 bash -c 'ulimit -i 0 && exec "$1" lookup "$2"' _ "$MSGHASH" "$d"
 	assert_output foo
 }
@@ -284,6 +276,7 @@ hold_store_lock() {
 	run -0 "$MSGHASH" hash foo
 	local d=$output
 	hold_store_lock 30
+	PIDS+=("$STORE_LOCK_HOLDER")
 	# a wait that the timer did not end would run into timeout's 124; the
 	# parent leaves SIGALRM and the timer's signal blocked (a mask survives
 	# exec), which msghash must undo
