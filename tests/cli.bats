@@ -304,6 +304,17 @@ teardown() {
 	printf %s 'no newline' | cmp - "$BATS_TEST_TMPDIR/got"
 }
 
+@test "lookup: does not load libcrypto (a lookup never hashes: its start-up is cheaper)" {
+	local d
+	d=$("$MSGHASH" hash 'no hashing here')
+	LD_DEBUG=files "$MSGHASH" lookup "$d" >"$BATS_TEST_TMPDIR/out" \
+	    2>"$BATS_TEST_TMPDIR/ld"
+	printf %s 'no hashing here' | cmp - "$BATS_TEST_TMPDIR/out"
+	run -0 loaded_objects "$BATS_TEST_TMPDIR/ld"
+	assert_line --regexp '^libc\.so\.'	# ld.so did report what it loaded
+	refute_line --regexp '^libcrypto\.'
+}
+
 @test "lookup: upper-case hex digest is accepted" {
 	"$MSGHASH" hash 'Case' >/dev/null
 	local d

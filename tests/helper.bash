@@ -146,3 +146,10 @@ hold_store_lock() {
 	for _ in {1..100}; do [[ -e $ready ]] && break; sleep 0.05; done
 	[[ -e $ready ]] || fail "flock did not take $MSGHASH_DB/msghash.lock"
 }
+
+# loaded_objects FILE: the shared objects ld.so loaded, one per line, from
+# the LD_DEBUG=files report (ld.so(8)) in FILE; "needed" and dlopen(3)ed
+# alike.
+loaded_objects() {
+	sed -n 's/.*[[:space:]]file=\([^ ]*\) .*/\1/p' "$1" | sort -u
+}

@@ -132,6 +132,20 @@ long_get() {
 	((${#failed[@]} == 0)) || fail "fixtures not matched: ${failed[*]}"
 }
 
+@test "a connection that only reads does not load libcrypto (nor does its 404)" {
+	"$MSGHASH" hash foo >/dev/null
+	printf "GET /messages/$D HTTP/1.1\r\n$H\r\nGET /messages/$UNK HTTP/1.1\r\n$H\r\n" \
+	    >"$BATS_TEST_TMPDIR/req"
+	LD_DEBUG=files "$MSGHASH" serve <"$BATS_TEST_TMPDIR/req" \
+	    >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/ld"
+	run -0 grep -o 'HTTP/1\.1 [0-9]\{3\}' "$BATS_TEST_TMPDIR/out"
+	assert_output $'HTTP/1.1 200\nHTTP/1.1 404'
+	grep -qF "$J" "$BATS_TEST_TMPDIR/out"
+	run -0 loaded_objects "$BATS_TEST_TMPDIR/ld"
+	assert_line --regexp '^libc\.so\.'	# ld.so did report what it loaded
+	refute_line --regexp '^libcrypto\.'
+}
+
 # ---------------------------------------------------------------- response format
 
 @test "error responses: RFC 9110 reason phrase, IMF-fixdate Date, JSON type, Content-Length, header order" {
