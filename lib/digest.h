@@ -1,5 +1,5 @@
 /*
- * digest.h — SHA-256 (via OpenSSL EVP) and the digest's text form.
+ * digest.h — SHA-256 (via OpenSSL's libcrypto) and the digest's text form.
  *
  * The only module that includes OpenSSL headers.  A digest's text form is 64
  * lowercase hex characters; decoding accepts either case and nothing else.
