@@ -80,14 +80,11 @@ static enum mh_status
 digest_init(struct mh_err *err)
 {
 	static bool loaded;
-	enum mh_status status;
+	enum mh_status status = MH_OK;
 
-	if (!loaded) {
-		if ((status = crypto_load(err)) != MH_OK)
-			return status;
+	if (!loaded && (status = crypto_load(err)) == MH_OK)
 		loaded = true;
-	}
-	return MH_OK;
+	return status;
 }
 
 enum mh_status

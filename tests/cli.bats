@@ -315,6 +315,23 @@ teardown() {
 	refute_line --regexp '^libcrypto\.'
 }
 
+@test "hash: a libcrypto that will not load is a one-line error, exit 3 (where it is loaded at run time)" {
+	mkdir "$BATS_TEST_TMPDIR/lib"
+	: >"$BATS_TEST_TMPDIR/lib/libcrypto.so.3"	# empty: not an ELF object
+	LD_DEBUG=files "$MSGHASH" hash -n probe >/dev/null 2>"$BATS_TEST_TMPDIR/ld"
+	run -0 loaded_objects "$BATS_TEST_TMPDIR/ld"
+	assert_line --regexp '^libc\.so\.'
+	if ! grep -q '^libcrypto\.' <<<"$output"; then
+		# --enable-static-deps: linked in, so nothing to load
+		LD_LIBRARY_PATH=$BATS_TEST_TMPDIR/lib run -0 "$MSGHASH" hash -n abc
+		assert_output "$(sha256_of_string abc)"
+		return
+	fi
+	LD_LIBRARY_PATH=$BATS_TEST_TMPDIR/lib run -3 --separate-stderr "$MSGHASH" hash abc
+	assert_one_line_error 'msghash hash: cannot load libcrypto.so.3'
+	run -1 --separate-stderr "$MSGHASH" lookup "$(sha256_of_string abc)"
+}
+
 @test "lookup: upper-case hex digest is accepted" {
 	"$MSGHASH" hash 'Case' >/dev/null
 	local d
