@@ -147,9 +147,12 @@ hold_store_lock() {
 	[[ -e $ready ]] || fail "flock did not take $MSGHASH_DB/msghash.lock"
 }
 
-# loaded_objects FILE: the shared objects ld.so loaded, one per line, from
-# the LD_DEBUG=files report (ld.so(8)) in FILE; "needed" and dlopen(3)ed
-# alike.
-loaded_objects() {
-	sed -n 's/.*[[:space:]]file=\([^ ]*\) .*/\1/p' "$1" | sort -u
+# loads_libcrypto FILE: status 0 if the LD_DEBUG=files report (ld.so(8)) in
+# FILE shows libcrypto loaded ("needed" or dlopen(3)ed alike), 1 if not, and
+# 2 if the report does not even list libc (ld.so reported nothing to go by).
+loads_libcrypto() {
+	local objects
+	objects=$(sed -n 's/.*[[:space:]]file=\([^ ]*\) .*/\1/p' "$1")
+	grep -q '^libc\.so\.' <<<"$objects" || return 2
+	grep -q '^libcrypto\.' <<<"$objects"
 }
