@@ -134,8 +134,41 @@ static void (*watchdog_hook)(void);
  * the next opener recover.  A holder that is itself recovering may take
  * long: libdb says so through DB_VERB_REGISTER (store_msgcall), and then
  * MH_STORE_RECOVERY_SEC applies.  (Found by the chaos soak: 30 s outages.)
+ *
+ * A holder that is only slow is not stuck, and killing it makes the next
+ * opener recover, which costs every process: on 2 CPUs with 32 connections
+ * and a profiler running, holders waited over MH_STORE_GATE_SEC for CPU,
+ * and their alarms turned overload into recoveries and 32 client timeouts.
+ * A holder blocked on a dead process's mutex does not run at all.  So an
+ * alarm extends the gate by MH_STORE_GATE_SEC while the holder has used
+ * MH_STORE_GATE_PROGRESS_US of CPU since the previous one, up to
+ * MH_STORE_WATCHDOG_SEC in all.
  */
-static volatile sig_atomic_t gate_held, gate_recovering;
+static volatile sig_atomic_t gate_held, gate_recovering, gate_extensions;
+static volatile long long gate_cpu_ns;	/* at the last gate alarm */
+
+/* This process's CPU time (async-signal-safe); -1 if unknown. */
+static long long
+cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == -1)
+		return -1;
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* In the handler: whether the gate holder ran since the last alarm. */
+static bool
+gate_progressing(void)
+{
+	long long now = cpu_ns(), then = gate_cpu_ns;
+
+	gate_cpu_ns = now;
+	return now >= 0 && then >= 0 &&
+	    now - then >= MH_STORE_GATE_PROGRESS_US * 1000LL &&
+	    ++gate_extensions < MH_STORE_WATCHDOG_SEC / MH_STORE_GATE_SEC;
+}
 
 static void
 watchdog_fire(int sig)
@@ -145,6 +178,10 @@ watchdog_fire(int sig)
 	if (gate_held && gate_recovering) {
 		gate_held = 0;		/* the next alarm is the last */
 		alarm(MH_STORE_RECOVERY_SEC);
+		return;
+	}
+	if (gate_held && gate_progressing()) {
+		alarm(MH_STORE_GATE_SEC);
 		return;
 	}
 	if (watchdog_hook != NULL)
@@ -326,6 +363,8 @@ lock_acquire(struct store *st, struct mh_err *err)
 		    st->dir, strerror(errno));
 	}
 	gate_recovering = 0;
+	gate_extensions = 0;
+	gate_cpu_ns = cpu_ns();
 	gate_held = 1;
 	alarm(MH_STORE_GATE_SEC);	/* see gate_held */
 	return MH_OK;

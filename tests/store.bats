@@ -287,3 +287,65 @@ os.execv(sys.argv[1], sys.argv[1:])' "$MSGHASH" lookup "$d"
 	assert_equal "$stderr" "msghash lookup: store '$MSGHASH_DB' is busy: no turn at its lock for 10000 ms"
 	assert_output ''
 }
+
+# fake_live_slots N: appends N slots to the store's DB_REGISTER registry,
+# each locked by a process of ours as libdb's registered processes lock
+# theirs, so every opener takes them for live processes and tries each
+# slot's lock.  Linux checks a POSIX lock against every lock on the file:
+# an open's registry scan then costs CPU time in proportion to N squared.
+# Sets FAKER to that process's PID.
+fake_live_slots() {
+	local ready=$BATS_TEST_TMPDIR/faker.ready i
+	rm -f "$ready"
+	python3 -c '
+import fcntl, os, signal, sys
+path, n, ready = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+fd = os.open(path, os.O_RDWR)
+end = os.lseek(fd, 0, os.SEEK_END)
+os.write(fd, b"%24d\n" % os.getpid() * n)
+for i in reversed(range(n)):  # each lock goes first: cheaper to add
+    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, end + 25 * i)
+open(ready, "w").close()
+signal.pause()' "$MSGHASH_DB/__db.register" "$1" "$ready" 3>&- &
+	FAKER=$!
+	PIDS+=("$FAKER")
+	for ((i = 0; i < 1200; i++)); do
+		[[ -e $ready ]] && return 0
+		sleep 0.1
+	done
+	fail "$1 fake registry slots were not ready after 120 s"
+}
+
+@test "msghash.lock: a holder that is slow but running keeps the lock past its alarm (MH_STORE_GATE_SEC) and answers" {
+	local gate d n t0 t1
+	gate=$(awk '$2 == "MH_STORE_GATE_SEC" {print $3}' "$MSGHASH_TEST_SRCDIR/lib/limits.h")
+	[[ $gate =~ ^[0-9]+$ ]] || fail "no MH_STORE_GATE_SEC in lib/limits.h"
+	run -0 "$MSGHASH" hash foo
+	d=$output
+	# How long a registry scan takes here, with 5000 fake live slots.
+	fake_live_slots 5000
+	t0=$EPOCHREALTIME
+	run -0 --separate-stderr "$MSGHASH" lookup "$d"
+	t1=$EPOCHREALTIME
+	kill "$FAKER"
+	wait "$FAKER" || true
+	# Their owner is gone: this open recovers and frees the slots.
+	run -0 --separate-stderr "$MSGHASH" lookup "$d"
+	# Enough slots for a scan of about twice the gate's alarm.
+	n=$(awk -v us=$((${t1/./} - ${t0/./})) -v g="$gate" 'BEGIN {
+		n = int(5000 * sqrt(2 * g * 1e6 / (us > 1000 ? us : 1000)))
+		print (n > 200000 ? 200000 : n) }')
+	fake_live_slots "$n"
+	t0=$EPOCHREALTIME
+	run --separate-stderr timeout 120 "$MSGHASH" lookup "$d"
+	t1=$EPOCHREALTIME
+	kill "$FAKER"
+	wait "$FAKER" || true
+	# Before the fix the alarm killed it here, mid-open, holding the lock.
+	assert_success
+	assert_output foo
+	assert_equal "$stderr" ''
+	# What makes this test mean something: the open outlasted the alarm.
+	(( (${t1/./} - ${t0/./}) / 1000000 >= gate )) ||
+		fail "the open took under $gate s ($n slots): this run proved nothing"
+}
