@@ -16,7 +16,8 @@
 #define MH_STORE_LOCK_TIMEOUT_MS	10000	/* wait for msghash.lock */
 #define MH_STORE_WATCHDOG_SEC		30	/* alarm() around each store call */
 #define MH_STORE_GATE_SEC		3	/* ... while holding msghash.lock, */
-#define MH_STORE_GATE_PROGRESS_US	1000	/* ... again while it ran this much CPU */
+#define MH_STORE_GATE_PROGRESS_US	1000	/* ... renewed while the holder uses
+					   this much CPU per alarm */
 #define MH_STORE_RECOVERY_SEC		600	/* ... while recovering */
 #define MH_STORE_DEADLOCK_RETRIES	20	/* DB_LOCK_DEADLOCK/NOTGRANTED */
 #define MH_STORE_BACKOFF_MAX_US		10000	/* random back-off ceiling */
