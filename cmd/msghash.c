@@ -5,6 +5,7 @@
 #include <config.h>
 
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -325,14 +326,28 @@ cmd_store_open(const struct globals *g, int flags, struct store **st,
 
 /* ---- main ---- */
 
-/* The store watchdog's last words (a signal handler: write(2) only). */
-static void
-cli_watchdog_words(void)
-{
-	static const char msg[] = PROGRAM ": the store did not answer in time "
-	    "(a process holding it died or stopped); giving up\n";
+/* The running command's name, for the watchdog's last words. */
+static const char *cli_command = "";
 
-	(void)!write(2, msg, sizeof msg - 1);
+/*
+ * The store watchdog's last words (a signal handler: write(2) only):
+ * "msghash lookup: <why>; try again", then exit status 3.
+ */
+static void
+cli_watchdog_words(const char *why)
+{
+	static const char tail[] = "; try again\n";
+	struct iovec iov[6] = {
+		{ (void *)PROGRAM, sizeof PROGRAM - 1 },
+		{ (void *)" ", cli_command[0] != '\0' },
+		{ (void *)cli_command, strlen(cli_command) },
+		{ (void *)": ", 2 },
+		{ (void *)why, strlen(why) },
+		{ (void *)tail, sizeof tail - 1 },
+	};
+
+	(void)!writev(2, iov, 6);	/* one write: one line */
+	_exit(status_exit_code(MH_STORE));
 }
 
 static const struct cmd_entry *
@@ -399,6 +414,7 @@ main(int argc, char **argv)
 		return usage_error(NULL, "'%s' is not a msghash command",
 		    argv[optind]);
 
+	cli_command = cmd->name;
 	argc -= optind;
 	argv += optind;
 	optind = 0;	/* re-initialise getopt for the command's options */

@@ -94,25 +94,33 @@ static int64_t log_flushed;	/* io_now_ms() of the last flush */
 static bool log_pending;	/* lines are buffered */
 
 /*
- * What the store watchdog's handler writes before it ends a process stuck
- * in the store: a complete 503 to the client whose request is being
- * answered (conn.h: no response bytes are pending then) and, when stderr is
- * ours, a log line.  Armed around each call into lib/conn.
+ * What the store watchdog's handler writes before it ends a process that
+ * had to give up inside the store: a complete 503 to the client whose
+ * request is being answered (conn.h: no response bytes are pending then)
+ * and, when stderr is ours, a log line saying why.  Armed around each call
+ * into lib/conn.  Exit status 3; in wait mode the master starts another
+ * worker at once.
  */
 static char last_words[512];
 static volatile sig_atomic_t last_words_len, last_words_fd = 1;
 static volatile sig_atomic_t last_words_armed;
 
 static void
-serve_watchdog_words(void)
+serve_watchdog_words(const char *why)
 {
-	static const char line[] = "msghash serve: the store did not answer "
-	    "in time; answered 503 and gave up\n";
+	static const char head[] = "msghash serve: ",
+	    tail[] = "; answered 503 and gave up\n";
+	struct iovec iov[3] = {
+		{ (void *)head, sizeof head - 1 },
+		{ (void *)why, strlen(why) },
+		{ (void *)tail, sizeof tail - 1 },
+	};
 
 	if (last_words_armed && last_words_len > 0)
 		(void)!write(last_words_fd, last_words, (size_t)last_words_len);
 	if (log_enabled)
-		(void)!write(2, line, sizeof line - 1);
+		(void)!writev(2, iov, 3);
+	_exit(status_exit_code(MH_STORE));
 }
 
 /* Formats the watchdog's 503 (with this second's Date). */

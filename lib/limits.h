@@ -12,13 +12,18 @@
 #define MH_MESSAGE_MAX_CEILING	(1024UL * 1024 * 1024)	/* the largest --max-size */
 #define MH_IO_CHUNK		(64 * 1024)		/* read size for streams */
 
-/* The store (lib/store.c); see DESIGN.md §4. */
+/* The store (lib/store.c): how long a process waits on others. */
 #define MH_STORE_LOCK_TIMEOUT_MS	10000	/* wait for msghash.lock */
-#define MH_STORE_WATCHDOG_SEC		30	/* alarm() around each store call */
-#define MH_STORE_GATE_SEC		3	/* ... while holding msghash.lock, */
-#define MH_STORE_GATE_PROGRESS_US	1000	/* ... renewed while the holder uses
-					   this much CPU per alarm */
-#define MH_STORE_RECOVERY_SEC		600	/* ... while recovering */
+#define MH_STORE_BUSY_SEC		3	/* retry lock timeouts this long, then
+					   "busy" (503 / exit 3) */
+#define MH_STORE_TICK_SEC		1	/* the watchdog's period in a call */
+#define MH_STORE_STALL_SEC		6	/* a call with no progress this long
+					   gives up (503 / exit 3) */
+#define MH_STORE_GATE_SEC		3	/* ... while holding msghash.lock */
+#define MH_STORE_GATE_PROGRESS_US	1000	/* CPU per tick that counts as
+					   progress */
+#define MH_STORE_WATCHDOG_SEC		30	/* the longest one call may run */
+#define MH_STORE_RECOVERY_SEC		600	/* ... or a recovery */
 #define MH_STORE_DEADLOCK_RETRIES	20	/* DB_LOCK_DEADLOCK/NOTGRANTED */
 #define MH_STORE_BACKOFF_MAX_US		10000	/* random back-off ceiling */
 #define MH_STORE_RECOVERY_RETRIES	3	/* DB_RUNRECOVERY: reopen + redo */

@@ -79,6 +79,7 @@ struct store {
 	char		 dberr[256];	/* first text from libdb's error callback */
 	struct mh_err	 space_err;	/* why space_check refused a put */
 	sigset_t	 saved_mask;
+	struct timespec	 op_start;	/* of the put/get/checkpoint running */
 	unsigned	 rng;
 	unsigned	 generation;	/* env_connect count */
 	unsigned	 unsynced_generation; /* of the first unsynced put */
@@ -113,39 +114,60 @@ signals_defer(sigset_t *saved)
 }
 
 /*
- * The watchdog.  alarm(2) costs a timer reprogramming in the kernel (it was
- * a sixth of serve's CPU per keep-alive request), so it is armed lazily:
- * only when less than half of MH_STORE_WATCHDOG_SEC is left, and never
- * disarmed.  The SIGALRM handler tells the cases apart: inside the store it
- * kills the process (the last resort: a hang on a dead process's mutex);
- * outside, the alarm is stale and ignored.  A hang is thus ended within
- * MH_STORE_WATCHDOG_SEC/2 .. MH_STORE_WATCHDOG_SEC seconds.
+ * The watchdog.  Debian's libdb uses non-robust pthread mutexes: a process
+ * that waits on the mutex of a process that died, or that is stopped, does
+ * not wake.  So while a store call runs, SIGALRM ticks every
+ * MH_STORE_TICK_SEC and its handler judges the call:
+ *  - progressing (a new call began, or this process used
+ *    MH_STORE_GATE_PROGRESS_US of CPU since the last tick): let it run, up
+ *    to MH_STORE_WATCHDOG_SEC for one call;
+ *  - stalled for MH_STORE_STALL_SEC: it waits on a stopped or stuck process;
+ *  - stalled while the registry shows a dead process, or no longer shows
+ *    this one (somebody recovered the environment): it waits on a mutex
+ *    nobody will release.
+ * Then it gives up: the caller's hook says why (a 503, a line on stderr)
+ * and ends the process with exit status 3.  Its registry slot is then dead,
+ * so the next opener recovers the environment.  A SIGBUS inside the store
+ * (a region file that cannot be filled: disk full, truncated) ends the same
+ * way instead of crashing.
+ *
+ * The alarm is armed lazily, when a call begins and none is pending
+ * (alarm(2) was a sixth of a keep-alive request's CPU); a tick that finds
+ * the process outside the store is stale: ignored and not renewed.
  */
-static volatile sig_atomic_t watchdog_inside;
-static time_t watchdog_deadline;	/* CLOCK_MONOTONIC seconds; 0: unset */
-static void (*watchdog_hook)(void);
+static volatile sig_atomic_t watchdog_inside, watchdog_pending;
+static volatile sig_atomic_t watchdog_calls;	/* calls begun */
+static sig_atomic_t tick_calls, call_ticks, stalled_ticks;
+static long long tick_cpu_ns;			/* at the last tick */
+static void (*watchdog_hook)(const char *why);
 
 /*
  * The gate: msghash.lock is held only around DB_ENV->open and ->close, and
  * a holder that hangs stops every process.  It can hang for good: a joiner
  * blocks on a mutex of a process that DB_REGISTER saw alive (stopped, say)
- * and that was killed since; that mutex is never released.  So the holder
- * gets MH_STORE_GATE_SEC, not MH_STORE_WATCHDOG_SEC, and its death makes
- * the next opener recover.  A holder that is itself recovering may take
- * long: libdb says so through DB_VERB_REGISTER (store_msgcall), and then
- * MH_STORE_RECOVERY_SEC applies.  (Found by the chaos soak: 30 s outages.)
- *
- * A holder that is only slow is not stuck, and killing it makes the next
- * opener recover, which costs every process: on 2 CPUs with 32 connections
- * and a profiler running, holders waited over MH_STORE_GATE_SEC for CPU,
- * and their alarms turned overload into recoveries and 32 client timeouts.
- * A holder blocked on a dead process's mutex does not run at all.  So an
- * alarm extends the gate by MH_STORE_GATE_SEC while the holder has used
- * MH_STORE_GATE_PROGRESS_US of CPU since the previous one, up to
- * MH_STORE_WATCHDOG_SEC in all.
+ * and that was killed since.  So a holder that is stalled for
+ * MH_STORE_GATE_SEC gives up, and the next opener recovers.  A holder that
+ * only runs slowly (overload) keeps the gate, up to MH_STORE_WATCHDOG_SEC.
+ * A holder that is itself recovering may take long: libdb says so through
+ * DB_VERB_REGISTER (store_msgcall), and then MH_STORE_RECOVERY_SEC applies.
+ * While a process waits for the lock (gate_waiting), its own timer bounds
+ * the wait and the ticks do not count.
  */
-static volatile sig_atomic_t gate_held, gate_recovering, gate_extensions;
-static volatile long long gate_cpu_ns;	/* at the last gate alarm */
+static volatile sig_atomic_t gate_held, gate_recovering, gate_waiting;
+static volatile time_t gate_since;	/* CLOCK_MONOTONIC s of acquisition */
+
+/*
+ * The registry (DB_REGISTER's __db.register): one slot of REGISTRY_SLOT
+ * bytes per process, "X ..." when empty, else its PID, and the process
+ * holds an fcntl lock on the slot's first byte while it is attached.  A
+ * filled slot that nobody locks is a process that died attached.  The
+ * file is opened once and kept open: closing any descriptor of a file
+ * drops all of this process's fcntl locks on it, its own slot included.
+ */
+#define REGISTRY_FILE	"__db.register"
+#define REGISTRY_SLOT	25
+static int registry_fd = -1;
+static volatile sig_atomic_t registry_attached;	/* our slot is filled */
 
 /* This process's CPU time (async-signal-safe); -1 if unknown. */
 static long long
@@ -158,66 +180,199 @@ cpu_ns(void)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* In the handler: whether the gate holder ran since the last alarm. */
-static bool
-gate_progressing(void)
+static time_t
+monotonic_sec(void)
 {
-	long long now = cpu_ns(), then = gate_cpu_ns;
+	struct timespec ts;
 
-	gate_cpu_ns = now;
-	return now >= 0 && then >= 0 &&
-	    now - then >= MH_STORE_GATE_PROGRESS_US * 1000LL &&
-	    ++gate_extensions < MH_STORE_WATCHDOG_SEC / MH_STORE_GATE_SEC;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* In the handler: whether the process got anywhere since the last tick. */
+static bool
+tick_progressed(void)
+{
+	long long now = cpu_ns(), then = tick_cpu_ns;
+	bool new_call = tick_calls != watchdog_calls;
+
+	tick_cpu_ns = now;
+	tick_calls = watchdog_calls;
+	call_ticks = new_call ? 1 : call_ticks + 1;
+	return new_call || (now >= 0 && then >= 0 &&
+	    now - then >= MH_STORE_GATE_PROGRESS_US * 1000LL);
+}
+
+/* A slot's PID (async-signal-safe); 0 if the slot is empty or garbled. */
+static long
+registry_slot_pid(const char *slot)
+{
+	long pid = 0;
+	int i;
+
+	if (slot[0] == 'X')
+		return 0;
+	for (i = 0; i < REGISTRY_SLOT - 1; i++)
+		if (slot[i] >= '0' && slot[i] <= '9')
+			pid = pid * 10 + (slot[i] - '0');
+	return pid;
+}
+
+/*
+ * The first filled slot of another process that is alive (its slot is
+ * locked) or dead (unlocked), as asked; 0 if none.  *self_seen: whether
+ * our own PID is in a slot (our own locks never conflict with us, so our
+ * slot tells nothing).  Async-signal-safe.
+ */
+static long
+registry_find(int fd, bool alive, bool *self_seen)
+{
+	static char buf[REGISTRY_SLOT * 2048];
+	struct flock fl;
+	long pid, self = (long)getpid();
+	off_t off = 0;
+	ssize_t n, i;
+
+	*self_seen = false;
+	while ((n = pread(fd, buf, sizeof buf, off)) >= REGISTRY_SLOT) {
+		for (i = 0; i + REGISTRY_SLOT <= n; i += REGISTRY_SLOT) {
+			if ((pid = registry_slot_pid(buf + i)) == 0)
+				continue;
+			if (pid == self) {
+				*self_seen = true;
+				continue;
+			}
+			memset(&fl, 0, sizeof fl);
+			fl.l_type = F_WRLCK;
+			fl.l_whence = SEEK_SET;
+			fl.l_start = off + i;
+			fl.l_len = 1;
+			if (fcntl(fd, F_GETLK, &fl) == 0 &&
+			    (fl.l_type != F_UNLCK) == alive)
+				return pid;
+		}
+		off += i;
+	}
+	return 0;
+}
+
+/*
+ * In the handler: whether a process died attached, or our own slot was
+ * emptied (somebody recovered the environment): either way, nobody will
+ * release what this process may be waiting for.
+ */
+static bool
+registry_shows_death(void)
+{
+	bool self_seen;
+
+	if (registry_fd == -1)
+		return false;
+	return registry_find(registry_fd, false, &self_seen) != 0 ||
+	    (registry_attached && !self_seen);
+}
+
+static void
+watchdog_give_up(int sig, const char *why)
+{
+	if (watchdog_hook != NULL)
+		watchdog_hook(why);	/* last words; ends the process */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* In the handler: the verdict on a gate holder (see gate_held). */
+static void
+gate_judge(bool progressed, time_t now)
+{
+	if (gate_recovering) {
+		if (now - gate_since >= MH_STORE_RECOVERY_SEC)
+			watchdog_give_up(SIGALRM, "recovering the store took "
+			    "too long");
+		return;
+	}
+	if (now - gate_since >= MH_STORE_WATCHDOG_SEC ||
+	    (!progressed && stalled_ticks >= MH_STORE_GATE_SEC /
+	    MH_STORE_TICK_SEC))
+		watchdog_give_up(SIGALRM, "the store did not let this process "
+		    "in (a process holding it is stopped or stuck)");
 }
 
 static void
 watchdog_fire(int sig)
 {
-	if (!watchdog_inside)
-		return;
-	if (gate_held && gate_recovering) {
-		gate_held = 0;		/* the next alarm is the last */
-		alarm(MH_STORE_RECOVERY_SEC);
-		return;
-	}
-	if (gate_held && gate_progressing()) {
-		alarm(MH_STORE_GATE_SEC);
+	bool progressed;
+
+	(void)sig;
+	if (!watchdog_inside) {
+		watchdog_pending = 0;	/* stale: let the next call re-arm */
 		return;
 	}
-	if (watchdog_hook != NULL)
-		watchdog_hook();	/* last words: async-signal-safe only */
+	alarm(MH_STORE_TICK_SEC);
+	if (gate_waiting)
+		return;
+	progressed = tick_progressed();
+	stalled_ticks = progressed ? 0 : stalled_ticks + 1;
+	if (gate_held) {
+		gate_judge(progressed, monotonic_sec());
+		return;
+	}
+	if (call_ticks > MH_STORE_WATCHDOG_SEC / MH_STORE_TICK_SEC)
+		watchdog_give_up(SIGALRM, "a store call did not finish in time");
+	if (stalled_ticks >= MH_STORE_STALL_SEC / MH_STORE_TICK_SEC)
+		watchdog_give_up(SIGALRM, "the store did not answer (a process "
+		    "holding it is stopped or stuck)");
+	if (stalled_ticks > 0 && registry_shows_death())
+		watchdog_give_up(SIGALRM, "a process died holding the store "
+		    "(the next one to open it recovers it)");
+}
+
+/* SIGBUS: inside the store, a region file that cannot be filled. */
+static void
+watchdog_fault(int sig)
+{
+	if (watchdog_inside)
+		watchdog_give_up(sig, "a file of the store could not be "
+		    "written (disk full, or a damaged region file)");
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
 
 void
-store_set_watchdog_hook(void (*fn)(void))
+store_set_watchdog_hook(void (*fn)(const char *why))
 {
 	watchdog_hook = fn;
 }
 
 static void
-watchdog_arm(void)
+watchdog_install(void)
 {
 	static bool installed;
 	struct sigaction sa;
-	struct timespec now;
 
-	if (!installed) {
-		memset(&sa, 0, sizeof sa);
-		sa.sa_handler = watchdog_fire;
-		sa.sa_flags = SA_RESTART;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGALRM, &sa, NULL);
-		installed = true;
-	}
+	if (installed)
+		return;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = watchdog_fire;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	sa.sa_handler = watchdog_fault;
+	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+	sigaction(SIGBUS, &sa, NULL);
+	installed = true;
+}
+
+/* A store call begins: count it, and make sure a tick is coming. */
+static void
+watchdog_arm(void)
+{
+	watchdog_install();
+	watchdog_calls++;
 	watchdog_inside = 1;
-	if (gate_held)
-		return;		/* the gate's shorter alarm stands */
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (watchdog_deadline - now.tv_sec < MH_STORE_WATCHDOG_SEC / 2) {
-		alarm(MH_STORE_WATCHDOG_SEC);
-		watchdog_deadline = now.tv_sec + MH_STORE_WATCHDOG_SEC;
+	if (!watchdog_pending) {
+		watchdog_pending = 1;
+		alarm(MH_STORE_TICK_SEC);
 	}
 }
 
@@ -340,13 +495,18 @@ lock_wait(const struct store *st)
 	if (errno != EWOULDBLOCK)
 		return -1;
 	clock_gettime(CLOCK_MONOTONIC, &start);
-	if (!gate_timer_start(&timer, MH_STORE_LOCK_TIMEOUT_MS))
-		return lock_poll(st, &start);
+	gate_waiting = 1;
+	if (!gate_timer_start(&timer, MH_STORE_LOCK_TIMEOUT_MS)) {
+		ret = lock_poll(st, &start);
+		gate_waiting = 0;
+		return ret;
+	}
 	while ((ret = flock(st->lock_fd, LOCK_EX)) == -1 && errno == EINTR &&
 	    !gate_wait_expired)
 		;		/* another signal's handler ran: wait on */
 	saved = ret == -1 && errno == EINTR ? EWOULDBLOCK : errno;
 	timer_delete(timer);
+	gate_waiting = 0;
 	errno = saved;
 	return ret;
 }
@@ -363,23 +523,18 @@ lock_acquire(struct store *st, struct mh_err *err)
 		    st->dir, strerror(errno));
 	}
 	gate_recovering = 0;
-	gate_extensions = 0;
-	gate_cpu_ns = cpu_ns();
+	gate_since = monotonic_sec();
+	stalled_ticks = 0;
 	gate_held = 1;
-	alarm(MH_STORE_GATE_SEC);	/* see gate_held */
 	return MH_OK;
 }
 
 static void
 lock_release(struct store *st)
 {
-	struct timespec now;
-
 	flock(st->lock_fd, LOCK_UN);
 	gate_held = 0;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	alarm(MH_STORE_WATCHDOG_SEC);	/* back to the ordinary watchdog */
-	watchdog_deadline = now.tv_sec + MH_STORE_WATCHDOG_SEC;
+	stalled_ticks = 0;
 }
 
 /* ---- creating the directory and its files ---- */
@@ -485,8 +640,10 @@ dir_prepare(struct store *st, struct mh_err *err)
 		    st->dir);
 	st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (st->lock_fd == -1)
-		return mh_errf(err, MH_STORE, "cannot open store '%s': %s",
-		    st->dir, strerror(errno));
+		return mh_errf(err, MH_STORE, "cannot open store '%s': cannot "
+		    "create its file %s there (%s); choose a writable "
+		    "directory of your own", st->dir, STORE_LOCK_FILE,
+		    strerror(errno));
 	return MH_OK;
 }
 
@@ -521,21 +678,40 @@ store_msgcall(const DB_ENV *env, const char *msg)
 		gate_recovering = 1;
 }
 
-/* Error text for a libdb return code, preferring the callback's detail. */
+/*
+ * Error text for a libdb return code, preferring the callback's detail.
+ * libdb's words are for its developers ("write: 0x7ffc..., 715: No space
+ * left on device", "Encrypted checksum: no encryption key specified" for a
+ * damaged page): the two a user meets most are said plainly, with what to
+ * do, and the detail kept in parentheses.
+ */
 static enum mh_status
 db_fail(struct store *st, struct mh_err *err, const char *what, int ret)
 {
-	enum mh_status status = ret == ENOMEM ? MH_SYSTEM :
-	    ret == ENOSPC ? MH_NOSPACE : MH_STORE;
-	const char *detail = st->dberr;
+	const char *detail = st->dberr[0] != '\0' ? st->dberr :
+	    db_strerror(ret), *in_dir;
+	size_t dirlen = strlen(st->dir);
 
-	/* "BDB0210 /x/messages.db: metadata page checksum error": drop the id. */
+	/* "BDB0210 /x/messages.db: metadata page checksum error": drop the
+	 * id, and the store's directory (the message names it already). */
 	if (strncmp(detail, "BDB", 3) == 0 && strchr(detail, ' ') != NULL)
 		detail = strchr(detail, ' ') + 1;
-	mh_errf(err, status, "%s store '%s': %s", what, st->dir,
-	    detail[0] != '\0' ? detail : db_strerror(ret));
+	if ((in_dir = strstr(detail, st->dir)) == detail &&
+	    detail[dirlen] == '/')
+		detail += dirlen + 1;
+	if (ret == ENOSPC || strstr(detail, strerror(ENOSPC)) != NULL)
+		mh_errf(err, MH_NOSPACE, "%s store '%s': its filesystem is "
+		    "full; free some space, then try again", what, st->dir);
+	else if (strstr(detail, "checksum") != NULL ||
+	    strstr(detail, "ncrypt") != NULL)
+		mh_errf(err, MH_STORE, "%s store '%s': a file of it is damaged "
+		    "(%s); restore the store from a backup", what, st->dir,
+		    detail);
+	else
+		mh_errf(err, ret == ENOMEM ? MH_SYSTEM : MH_STORE, "%s store "
+		    "'%s': %s", what, st->dir, detail);
 	st->dberr[0] = '\0';
-	return status;
+	return err->status;
 }
 
 /* Opens the database; returns a libdb code, 0 also for "absent, read-only". */
@@ -615,6 +791,30 @@ regions_reserve(const struct store *st)
 	return ret;
 }
 
+/*
+ * Points registry_fd at the registry this process just attached to.  A
+ * descriptor of a replaced registry (unlinked to force a recovery) is
+ * closed: this process holds no lock on that file any more.
+ */
+static void
+registry_track(const struct store *st)
+{
+	char path[4096 + 32];
+	struct stat now, held;
+
+	snprintf(path, sizeof path, "%s/%s", st->dir, REGISTRY_FILE);
+	if (stat(path, &now) == -1)
+		return;
+	if (registry_fd != -1 && (fstat(registry_fd, &held) == -1 ||
+	    held.st_ino != now.st_ino || held.st_dev != now.st_dev)) {
+		close(registry_fd);
+		registry_fd = -1;
+	}
+	if (registry_fd == -1)
+		registry_fd = open(path, O_RDONLY | O_CLOEXEC);
+	registry_attached = registry_fd != -1;
+}
+
 /* Joins the environment, under the lock. */
 static int
 env_open_locked(struct store *st)
@@ -635,8 +835,10 @@ env_open_locked(struct store *st)
 	if (ret != 0) {
 		st->env->close(st->env, 0);
 		st->env = NULL;
+		return ret;
 	}
-	return ret;
+	registry_track(st);
+	return 0;
 }
 
 static void
@@ -645,6 +847,7 @@ env_close_locked(struct store *st)
 	if (st->db != NULL)
 		st->db->close(st->db, DB_NOSYNC);	/* §A7: data is in the log */
 	st->db = NULL;
+	registry_attached = 0;	/* the close empties our slot */
 	if (st->env != NULL)
 		st->env->close(st->env, 0);
 	st->env = NULL;
@@ -694,6 +897,80 @@ unwedge_locked(struct store *st)
 }
 
 /*
+ * A store whose region files are gone (the `rm __db.*` folk remedy, a
+ * cleaner of /var, a damaged disk) must be rebuilt from its log before
+ * anyone uses it: DB_REGISTER sees no dead process and would create fresh
+ * regions without recovery, losing every commit since the last checkpoint
+ * (and a later checkpoint would make the loss permanent).  Removing the
+ * registry makes this open recover.  Unless a process still runs on the
+ * old, removed regions: a recovery under it would corrupt the log, so the
+ * store is refused until it is gone.  Called under the lock.
+ */
+static enum mh_status
+regions_check_locked(struct store *st, struct mh_err *err)
+{
+	char path[4096 + 32];
+	bool self_seen;
+	size_t i;
+	long live;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%s", st->dir, REGISTRY_FILE);
+	if (access(path, F_OK) == -1)
+		return MH_OK;		/* no registry: the open recovers */
+	for (i = 0; i < sizeof store_regions / sizeof store_regions[0]; i++) {
+		snprintf(path, sizeof path, "%s/%s", st->dir,
+		    store_regions[i].file);
+		if (access(path, F_OK) == -1)
+			break;
+	}
+	if (i == sizeof store_regions / sizeof store_regions[0])
+		return MH_OK;
+	snprintf(path, sizeof path, "%s/%s", st->dir, REGISTRY_FILE);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return MH_OK;
+	live = registry_find(fd, true, &self_seen);
+	close(fd);		/* not attached here: no lock of ours to lose */
+	if (live != 0)
+		return mh_errf(err, MH_STORE, "store '%s' lost its region "
+		    "files (%s) while process %ld still uses it: stop every "
+		    "msghash process on it, then run msghash again (it "
+		    "recovers the store)", st->dir, store_regions[i].file,
+		    live);
+	if (unlink(path) == -1 && errno != ENOENT)
+		return mh_errf(err, MH_STORE, "cannot recover store '%s': "
+		    "cannot remove '%s': %s", st->dir, path, strerror(errno));
+	return MH_OK;
+}
+
+/*
+ * Creating the regions needs their full size on disk: libdb maps them as
+ * sparse files, and touching a page the disk has no room for is a SIGBUS,
+ * not an error.  So an open that will create them (no primary region yet)
+ * first checks that there is room.
+ */
+static enum mh_status
+regions_space_locked(struct store *st, struct mh_err *err)
+{
+	char path[4096 + 32];
+	struct statvfs sv;
+	unsigned long long avail, need = 0;
+	size_t i;
+
+	snprintf(path, sizeof path, "%s/%s", st->dir, store_regions[0].file);
+	if (access(path, F_OK) == 0 || statvfs(st->dir, &sv) == -1)
+		return MH_OK;
+	for (i = 0; i < sizeof store_regions / sizeof store_regions[0]; i++)
+		need += (unsigned long long)store_regions[i].size;
+	avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
+	if (avail >= need)
+		return MH_OK;
+	return mh_errf(err, MH_NOSPACE, "no space to open store '%s': %llu "
+	    "MiB free, %llu MiB needed for its region files; free some space "
+	    "or use a larger filesystem", st->dir, avail >> 20, need >> 20);
+}
+
+/*
  * Opens the database, outside the lock: DB->open takes page locks, and an
  * opener waiting there behind a stopped or stuck writer must not hold
  * msghash.lock and so stop every other process (found by the chaos soak).
@@ -706,7 +983,8 @@ db_open_retry(struct store *st)
 
 	while ((ret = db_open(st)) == DB_LOCK_DEADLOCK ||
 	    ret == DB_LOCK_NOTGRANTED) {
-		if (tries++ >= MH_STORE_DEADLOCK_RETRIES)
+		if (tries++ >= MH_STORE_DEADLOCK_RETRIES ||
+		    ms_since(&st->op_start) >= MH_STORE_BUSY_SEC * 1000L)
 			break;
 		backoff(st);
 	}
@@ -750,6 +1028,11 @@ env_connect(struct store *st, struct mh_err *err)
 		/* Before the open too: libdb retries joining an empty region
 		 * for seconds, longer than MH_STORE_GATE_SEC. */
 		(void)unwedge_locked(st);
+		if ((status = regions_check_locked(st, err)) != MH_OK ||
+		    (status = regions_space_locked(st, err)) != MH_OK) {
+			lock_release(st);
+			return status;
+		}
 		ret = env_open_locked(st);
 		if (ret != 0 && ret != DB_RUNRECOVERY && unwedge_locked(st))
 			ret = DB_RUNRECOVERY;	/* so: try again */
@@ -786,6 +1069,7 @@ store_open(struct store **out, const char *dir, int flags, struct mh_err *err)
 	st->flags = flags;
 	st->lock_fd = -1;
 	st->rng = (unsigned)getpid() ^ (unsigned)time(NULL);
+	clock_gettime(CLOCK_MONOTONIC, &st->op_start);
 	signals_defer(&st->saved_mask);
 	watchdog_arm();
 	status = dir_prepare(st, err);
@@ -905,10 +1189,17 @@ static bool
 should_retry(struct store *st, int ret, int *deadlocks, int *recoveries,
     struct mh_err *err)
 {
-	if ((ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED) &&
-	    (*deadlocks)++ < MH_STORE_DEADLOCK_RETRIES) {
-		backoff(st);
-		return true;
+	if (ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED) {
+		if ((*deadlocks)++ < MH_STORE_DEADLOCK_RETRIES &&
+		    ms_since(&st->op_start) < MH_STORE_BUSY_SEC * 1000L) {
+			backoff(st);
+			return true;
+		}
+		/* Give up before the watchdog must: a clean 503 / exit 3. */
+		mh_errf(err, MH_STORE, "store '%s' is busy: what this needs "
+		    "stayed locked by another process (stopped or slow) for "
+		    "%ld s", st->dir, (ms_since(&st->op_start) + 500) / 1000);
+		return false;
 	}
 	if (ret == DB_RUNRECOVERY &&
 	    (*recoveries)++ < MH_STORE_RECOVERY_RETRIES)
@@ -930,6 +1221,7 @@ store_put(struct store *st, const unsigned char key[DIGEST_LEN],
 	k.size = DIGEST_LEN;
 	d.data = (void *)msg;
 	d.size = (u_int32_t)len;
+	clock_gettime(CLOCK_MONOTONIC, &st->op_start);
 	st->dberr[0] = '\0';
 	watchdog_arm();
 	do {
@@ -986,6 +1278,7 @@ store_get(struct store *st, const unsigned char key[DIGEST_LEN], void **msg,
 	*len = 0;
 	k.data = (void *)key;
 	k.size = DIGEST_LEN;
+	clock_gettime(CLOCK_MONOTONIC, &st->op_start);
 	st->dberr[0] = '\0';
 	watchdog_arm();
 	do {
@@ -1025,6 +1318,7 @@ store_checkpoint(struct store *st, struct mh_err *err)
 {
 	int ret, deadlocks = 0, recoveries = 0;
 
+	clock_gettime(CLOCK_MONOTONIC, &st->op_start);
 	st->dberr[0] = '\0';
 	watchdog_arm();
 	do {
@@ -1185,6 +1479,9 @@ store_close(struct store *st)
 	env_disconnect(st);
 	if (st->lock_fd != -1)
 		close(st->lock_fd);
+	if (registry_fd != -1)
+		close(registry_fd);	/* detached: no lock of ours to lose */
+	registry_fd = -1;
 	watchdog_disarm();
 	sigprocmask(SIG_SETMASK, &st->saved_mask, NULL);
 	free(st->dir);

@@ -7,7 +7,8 @@
  * to store_close the process defers SIGTERM, SIGINT and SIGHUP (they are
  * blocked, not lost), and every store call runs under an alarm() watchdog:
  * a process must never die inside libdb, nor hang there for ever.  The
- * store installs a SIGALRM handler for that; callers must not use alarm().
+ * store installs SIGALRM and SIGBUS handlers for that; callers must not use
+ * alarm().
  */
 #ifndef MH_STORE_H
 #define MH_STORE_H
@@ -81,11 +82,15 @@ enum mh_status	store_verify(struct store *st, const char *tmpdir,
 enum mh_status	store_checkpoint(struct store *st, struct mh_err *err);
 
 /*
- * fn runs in the watchdog's signal handler just before it ends a process
- * stuck in the store (after MH_STORE_WATCHDOG_SEC): the caller's chance to
- * say why, with async-signal-safe calls (write(2)) only.
+ * fn runs in a signal handler when a store call must give up and the
+ * process end: it waited MH_STORE_STALL_SEC on a stopped or stuck process,
+ * on one that died, or a store file could not be written (SIGBUS).  `why`
+ * says which, in a few lowercase words.  fn writes its last words with
+ * async-signal-safe calls only (write(2)) and ends the process with
+ * _exit(2) (exit status 3: the store failed); if it returns, the process
+ * dies of the signal.
  */
-void		store_set_watchdog_hook(void (*fn)(void));
+void		store_set_watchdog_hook(void (*fn)(const char *why));
 
 /* Closes the store and restores the signal mask; st may be NULL. */
 void		store_close(struct store *st);

@@ -29,7 +29,8 @@
  *
  * Signals: store_open() blocks SIGINT/SIGTERM/SIGHUP until store_close(),
  * and the store's alarm() watchdog takes over SIGALRM (libFuzzer's -timeout
- * then only fires when the watchdog's alarm does, every 15-30 s).  The
+ * is then replaced by the watchdog, which ends a store call that makes no
+ * progress for MH_STORE_STALL_SEC).  The
  * harness unblocks the signals again after opening the store, so that
  * Ctrl-C and `timeout` still stop it: the store is a scratch one.
  */

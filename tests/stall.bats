@@ -1,0 +1,223 @@
+#!/usr/bin/env bats
+# Other processes that stop, die or break the store under msghash: a
+# stopped or dead writer, region files removed or truncated, a tiny disk.
+# msghash must answer each with its documented exit status (3) or HTTP 503,
+# never die of a signal, and lose nothing acknowledged.
+# Every background process here is started by the test and killed only by
+# its PID.
+
+bats_require_minimum_version 1.5.0
+
+load helper
+load serve-helper
+
+setup() {
+	common_setup
+	HOLDER=
+	ACTIVATOR_PID=
+	SOCKET_LOG=
+	SOCKET_MODE=wait
+	STALL=$(awk '$2 == "MH_STORE_STALL_SEC" {print $3}' "$MSGHASH_TEST_SRCDIR/lib/limits.h")
+	[[ $STALL =~ ^[0-9]+$ ]] || fail "no MH_STORE_STALL_SEC in lib/limits.h"
+	# Before the fix a waiter hung 30 s and died of SIGALRM (status 142):
+	# `timeout` ends a run that waits longer than twice the bound (124).
+	LIMIT=$((2 * STALL + 4))
+}
+
+teardown() {
+	[[ -z $HOLDER ]] || kill -KILL "$HOLDER" 2>/dev/null || true
+	[[ -z $ACTIVATOR_PID ]] || stop_socket_server || true
+	common_teardown
+}
+
+# hold_record DIGEST: another process joins the store and holds the write
+# lock of DIGEST's record in an open transaction (tests/hold-record), as a
+# writer stopped in the middle of a put does.  Sets HOLDER.
+hold_record() {
+	local ready=$BATS_TEST_TMPDIR/held.$RANDOM i
+	/usr/bin/python3 "$MSGHASH_TEST_SRCDIR/tests/hold-record" "$MSGHASH_DB" "$1" "$ready" 3>&- &
+	HOLDER=$!
+	for ((i = 0; i < 200; i++)); do
+		[[ -e $ready ]] && return 0
+		kill -0 "$HOLDER" 2>/dev/null || fail "tests/hold-record exited early"
+		sleep 0.05
+	done
+	fail "tests/hold-record did not take the record's lock"
+}
+
+# stop_holder: SIGKILL the holder (a writer that dies holding the lock).
+stop_holder() {
+	kill -KILL "$HOLDER"
+	wait "$HOLDER" 2>/dev/null || true
+	HOLDER=
+}
+
+@test "a writer stopped holding a record: a lookup gives up with exit 3 and one line, the next one answers" {
+	run -0 "$MSGHASH" hash foo
+	d=$output
+	hold_record "$d"
+	run -3 --separate-stderr timeout "$LIMIT" "$MSGHASH" lookup "$d"
+	assert_one_line_error "msghash lookup: "
+	assert_stderr_contains "stopped or stuck"
+	assert_stderr_contains "try again"
+	# The lookup that gave up left a dead registry slot: the next run
+	# recovers the store (rolling back the stopped writer's transaction)
+	# and answers while the writer is still stopped.
+	run -0 --separate-stderr timeout "$LIMIT" "$MSGHASH" lookup "$d"
+	assert_output foo
+	run -0 "$MSGHASH" hash bar
+	stop_holder
+	run -0 "$MSGHASH" lookup "$d"
+	assert_output foo
+	run -0 "$MSGHASH" verify
+}
+
+@test "a writer that dies holding a record: the waiter gives up at once (not after the stall bound), the next run answers" {
+	run -0 "$MSGHASH" hash foo
+	d=$output
+	hold_record "$d"
+	"$MSGHASH" lookup "$d" >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
+	waiter=$!
+	sleep 1
+	stop_holder
+	rc=0
+	wait "$waiter" || rc=$?
+	assert_equal "$rc" 3
+	# The reason proves the path: a dead process was seen, the waiter
+	# did not sit out MH_STORE_STALL_SEC.
+	run cat "$BATS_TEST_TMPDIR/err"
+	assert_output --regexp '^msghash lookup: a process died holding the store .*; try again$'
+	run -0 --separate-stderr "$MSGHASH" lookup "$d"
+	assert_output foo
+}
+
+@test "serve (per connection) behind a stopped writer: 503 + Retry-After with a JSON err_msg, exit 3" {
+	run -0 "$MSGHASH" hash foo
+	d=$output
+	hold_record "$d"
+	printf 'GET /messages/%s HTTP/1.1\r\nHost: a\r\n\r\n' "$d" >"$BATS_TEST_TMPDIR/req"
+	rc=0
+	timeout "$LIMIT" "$MSGHASH" serve <"$BATS_TEST_TMPDIR/req" >"$BATS_TEST_TMPDIR/resp" \
+		2>"$BATS_TEST_TMPDIR/err" || rc=$?
+	assert_equal "$rc" 3
+	run tr -d '\r' <"$BATS_TEST_TMPDIR/resp"
+	assert_line --index 0 "HTTP/1.1 503 Service Unavailable"
+	assert_line --regexp '^Retry-After: [0-9]+$'
+	assert_line "Connection: close"
+	assert_line --regexp '^\{"err_msg":"[^"]+"\}$'
+	run cat "$BATS_TEST_TMPDIR/err"
+	assert_output --partial "stopped or stuck"
+}
+
+@test "wait mode behind a stopped writer: the client gets 503, the master replaces the worker at once, reads work again" {
+	run -0 "$MSGHASH" hash foo
+	d=$output
+	start_socket_server --workers 1
+	wait_for_workers 1 || fail "no worker"
+	first=${WORKERS[0]}
+	hold_record "$d"
+	run curl -sS --max-time "$LIMIT" -D "$BATS_TEST_TMPDIR/head" -o "$BATS_TEST_TMPDIR/body" \
+		-w '%{http_code}' "$BASE_URL/messages/$d"
+	assert_output 503
+	run grep -ci '^Retry-After: [0-9]' "$BATS_TEST_TMPDIR/head"
+	assert_output 1
+	# a new worker within a second, not after the respawn back-off
+	wait_for_workers 1 2 "$first" || fail "the master did not replace worker $first: ${WORKERS[*]}"
+	stop_holder
+	run curl -sS --max-time 20 "$BASE_URL/messages/$d"
+	assert_output '{"message":"foo"}'
+	run grep -c "worker $first exited with status 3" "$SOCKET_LOG"
+	assert_output 1
+}
+
+@test "region files removed (rm __db.00*): every acknowledged message survives, also past the next checkpoint" {
+	local -a ds=()
+	local n
+	# (not `i`: bats' run uses that name)
+	for n in $(seq 100); do
+		ds+=("$("$MSGHASH" hash "message $n")") || fail "hash $n"
+		if ((n == 50)); then "$MSGHASH" checkpoint || fail checkpoint; fi
+	done
+	rm "$MSGHASH_DB"/__db.001 "$MSGHASH_DB"/__db.002 "$MSGHASH_DB"/__db.003
+	run -0 "$MSGHASH" lookup "${ds[99]}"
+	assert_output "message 100"
+	run -0 "$MSGHASH" checkpoint
+	# a recovery from the log alone, with every region file gone again
+	rm "$MSGHASH_DB"/__db.*
+	for n in $(seq 100); do
+		run -0 "$MSGHASH" lookup "${ds[n - 1]}"
+		assert_output "message $n"
+	done
+}
+
+@test "region files removed while a process uses the store: refused with one line naming it, recovered once it is gone" {
+	run -0 "$MSGHASH" hash foo
+	d=$output
+	run -0 "$MSGHASH" hash bar
+	hold_record "$output"
+	rm "$MSGHASH_DB"/__db.001
+	run -3 --separate-stderr timeout "$LIMIT" "$MSGHASH" lookup "$d"
+	assert_one_line_error "lost its region files"
+	assert_stderr_contains "process $HOLDER "
+	stop_holder
+	run -0 "$MSGHASH" lookup "$d"
+	assert_output foo
+}
+
+@test "a truncated region file: exit 3 and one line instead of SIGBUS, then the store recovers" {
+	run -0 "$MSGHASH" hash foo
+	d=$output
+	truncate -s 0 "$MSGHASH_DB/__db.003"
+	run -3 --separate-stderr "$MSGHASH" lookup "$d"
+	assert_one_line_error "msghash lookup: "
+	assert_stderr_contains "could not be written"
+	run -0 "$MSGHASH" lookup "$d"
+	assert_output foo
+	truncate -s 0 "$MSGHASH_DB/__db.003"
+	printf 'GET /messages/%s HTTP/1.1\r\nHost: a\r\n\r\n' "$d" >"$BATS_TEST_TMPDIR/req"
+	rc=0
+	"$MSGHASH" serve <"$BATS_TEST_TMPDIR/req" >"$BATS_TEST_TMPDIR/resp" 2>/dev/null || rc=$?
+	assert_equal "$rc" 3
+	run tr -d '\r' <"$BATS_TEST_TMPDIR/resp"
+	assert_line --index 0 "HTTP/1.1 503 Service Unavailable"
+}
+
+# The tiny disk runs in a private mount namespace (unshare -rm, also as an
+# unprivileged user) with the store on a 2 MiB tmpfs.
+@test "a tiny disk: exit 3 and one line instead of SIGBUS; the store works once there is room" {
+	script="$BATS_TEST_TMPDIR/tiny.sh"
+	cat >"$script" <<'SCRIPT'
+set -u
+M=$1 T=$2
+mnt=$T/mnt
+mkdir -p "$mnt" && mount -t tmpfs -o size=2m tmpfs "$mnt" || exit 90
+S=$mnt/store
+"$M" --db "$S" hash x 2>"$T/err1"
+echo "first=$? $(cat "$T/err1")"
+"$M" --db "$S" hash x 2>"$T/err2"
+echo "again=$? $(cat "$T/err2")"
+mount -o remount,size=256m "$mnt" || exit 91
+d=$("$M" --db "$S" hash x) && echo "roomy=$d"
+echo "lookup=$("$M" --db "$S" lookup "$d")"
+SCRIPT
+	run --separate-stderr unshare -rm bash "$script" "$MSGHASH" "$BATS_TEST_TMPDIR"
+	assert_line --regexp "^first=3 msghash hash: no space to open store '[^']+': .*$"
+	assert_line --regexp "^again=3 msghash hash: no space to open store"
+	assert_line "roomy=$(sha256_of_string x)"
+	assert_line "lookup=x"
+}
+
+@test "errors name the store, the problem and what to do" {
+	run -3 --separate-stderr "$MSGHASH" --db /proc lookup "$EMPTY_SHA256"
+	assert_one_line_error "msghash lookup: cannot open store '/proc': cannot create its file msghash.lock there"
+	assert_stderr_contains "writable directory"
+	run -0 "$MSGHASH" hash foo
+	d=$output
+	run -0 "$MSGHASH" checkpoint
+	# the meta page's encryption byte: libdb says "Encrypted checksum:
+	# no encryption key specified"
+	printf '\001' | dd of="$MSGHASH_DB/messages.db" bs=1 seek=24 conv=notrunc status=none
+	run -3 --separate-stderr "$MSGHASH" lookup "$d"
+	assert_one_line_error "msghash lookup: cannot open store '$MSGHASH_DB': a file of it is damaged"
+	assert_stderr_contains "restore the store from a backup"
+}
