@@ -180,6 +180,11 @@ stop_holder() {
 	assert_equal "$rc" 3
 	run tr -d '\r' <"$BATS_TEST_TMPDIR/resp"
 	assert_line --index 0 "HTTP/1.1 503 Service Unavailable"
+	# one region file missing: rebuilt, answered at once
+	rm "$MSGHASH_DB/__db.003"
+	run -0 --separate-stderr "$MSGHASH" serve <"$BATS_TEST_TMPDIR/req"
+	assert_line --index 0 $'HTTP/1.1 200 OK\r'
+	assert_line '{"message":"foo"}'
 }
 
 # The tiny disk runs in a private mount namespace (unshare -rm, also as an
