@@ -49,41 +49,73 @@ static const struct cmd_option global_options[] = {
 
 /* ---- help and version ---- */
 
+/* "-d, --db=DIR" or "    --workers=N": an option's left column. */
+static int
+option_left(const struct cmd_option *o, char *buf, size_t cap)
+{
+	const char *arg = o->arg_name ? o->arg_name : "";
+
+	if (o->short_name)
+		return snprintf(buf, cap, "-%c, --%s%s%s", o->short_name,
+		    o->long_name, o->arg_name ? "=" : "", arg);
+	return snprintf(buf, cap, "    --%s%s%s", o->long_name,
+	    o->arg_name ? "=" : "", arg);
+}
+
+/* The widest left column of the option tables (NULL-terminated list). */
+static int
+options_width(const struct cmd_option *const *tables)
+{
+	const struct cmd_option *o;
+	char left[64];
+	int w = 0, n;
+
+	for (; *tables != NULL; tables++)
+		for (o = *tables; o->long_name != NULL; o++)
+			if ((n = option_left(o, left, sizeof left)) > w)
+				w = n;
+	return w;
+}
+
 static void
-print_options(FILE *fp, const struct cmd_option *opts)
+print_options(const struct cmd_option *opts, int width)
 {
 	char left[64];
 
 	for (; opts->long_name != NULL; opts++) {
-		if (opts->short_name)
-			snprintf(left, sizeof left, "-%c, --%s%s%s",
-			    opts->short_name, opts->long_name,
-			    opts->arg_name ? "=" : "",
-			    opts->arg_name ? opts->arg_name : "");
-		else
-			snprintf(left, sizeof left, "    --%s%s%s",
-			    opts->long_name, opts->arg_name ? "=" : "",
-			    opts->arg_name ? opts->arg_name : "");
-		fprintf(fp, "  %-22s %s\n", left, opts->help);
+		option_left(opts, left, sizeof left);
+		printf("  %-*s  %s\n", width, left, opts->help);
 	}
+}
+
+static bool
+has_options(const struct cmd_entry *cmd)
+{
+	return cmd->options != NULL && cmd->options[0].long_name != NULL;
 }
 
 static void
 print_help(void)
 {
+	const struct cmd_option *const tables[] = { global_options, NULL };
+	int width = options_width(tables), n;
 	size_t i;
 	char left[64];
 
+	for (i = 0; i < CMD_COUNT; i++)
+		if ((n = snprintf(left, sizeof left, "%s %s", cmd_table[i]->name,
+		    cmd_table[i]->operands)) > width)
+			width = n;
 	printf("Usage: %s [OPTION...] COMMAND [ARG...]\n"
 	    "Store messages under their SHA-256 digest and look them up by "
 	    "digest.\n\nCommands:\n", PROGRAM);
 	for (i = 0; i < CMD_COUNT; i++) {
 		snprintf(left, sizeof left, "%s %s", cmd_table[i]->name,
 		    cmd_table[i]->operands);
-		printf("  %-22s %s\n", left, cmd_table[i]->summary);
+		printf("  %-*s  %s\n", width, left, cmd_table[i]->summary);
 	}
 	printf("\nGlobal options (also accepted after COMMAND):\n");
-	print_options(stdout, global_options);
+	print_options(global_options, width);
 	printf("\nRun '%s COMMAND --help' for the options of a command.\n"
 	    "Exit status: 0 success, 1 not found, 2 usage error or invalid "
 	    "input,\n3 store or system failure.\n", PROGRAM);
@@ -92,14 +124,19 @@ print_help(void)
 static void
 print_cmd_help(const struct cmd_entry *cmd)
 {
-	printf("Usage: %s [GLOBAL OPTION...] %s [OPTION...] %s\n%s.\n",
-	    PROGRAM, cmd->name, cmd->operands, cmd->summary);
-	if (cmd->options != NULL && cmd->options[0].long_name != NULL) {
+	const struct cmd_option *const tables[] = { global_options,
+	    has_options(cmd) ? cmd->options : NULL, NULL };
+	int width = options_width(tables);
+
+	printf("Usage: %s [GLOBAL OPTION...] %s%s%s%s\n%s.\n", PROGRAM,
+	    cmd->name, has_options(cmd) ? " [OPTION...]" : "",
+	    cmd->operands[0] != '\0' ? " " : "", cmd->operands, cmd->summary);
+	if (has_options(cmd)) {
 		printf("\nOptions:\n");
-		print_options(stdout, cmd->options);
+		print_options(cmd->options, width);
 	}
 	printf("\nGlobal options:\n");
-	print_options(stdout, global_options);
+	print_options(global_options, width);
 }
 
 static void
@@ -125,7 +162,11 @@ usage_error(const char *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n%s\n", TRY_HELP);
+	if (cmd != NULL)
+		fprintf(stderr, "\nTry '%s %s --help' for more information.\n",
+		    PROGRAM, cmd);
+	else
+		fprintf(stderr, "\n%s\n", TRY_HELP);
 	return status_exit_code(MH_USAGE);
 }
 
@@ -227,6 +268,11 @@ global_option(struct globals *g, int index, const char *arg,
 {
 	switch (index) {
 	case G_DB:
+		if (arg[0] == '\0') {
+			mh_errf(err, MH_USAGE, "--db needs a directory, not an "
+			    "empty string");
+			return EXIT_USAGE;
+		}
 		g->db_dir = arg;
 		return RUN;
 	case G_MAX_SIZE:
@@ -285,11 +331,16 @@ cmd_store_dir(const struct globals *g, const char **dir, struct mh_err *err)
 	static char buf[4096];
 	const char *v;
 
-	if (g->db_dir != NULL && g->db_dir[0] != '\0') {
+	if (g->db_dir != NULL) {
 		*dir = g->db_dir;
 		return MH_OK;
 	}
-	if ((v = getenv("MSGHASH_DB")) != NULL && v[0] != '\0') {
+	if ((v = getenv("MSGHASH_DB")) != NULL) {
+		/* Set but empty is a mistake (a typo in a unit file, an
+		 * unset shell variable), not a wish for the default store. */
+		if (v[0] == '\0')
+			return mh_errf(err, MH_USAGE, "MSGHASH_DB is set but "
+			    "empty: name a store directory, or unset it");
 		*dir = v;
 		return MH_OK;
 	}
@@ -363,10 +414,11 @@ find_command(const char *name)
 
 /* git's rule: a command that printed must have printed successfully. */
 static int
-check_stdout(int code)
+check_stdout(const struct cmd_entry *cmd, int code)
 {
 	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {
-		fprintf(stderr, "%s: write error: %s\n", PROGRAM,
+		fprintf(stderr, "%s%s%s: write error: %s\n", PROGRAM,
+		    cmd != NULL ? " " : "", cmd != NULL ? cmd->name : "",
 		    strerror(errno ? errno : EIO));
 		return status_exit_code(MH_SYSTEM);
 	}
@@ -383,10 +435,10 @@ finish_action(enum action act, const struct cmd_entry *cmd,
 			print_cmd_help(cmd);
 		else
 			print_help();
-		return check_stdout(0);
+		return check_stdout(cmd, 0);
 	case EXIT_VERSION:
 		print_version();
-		return check_stdout(0);
+		return check_stdout(cmd, 0);
 	default:
 		return usage_error(cmd ? cmd->name : NULL, "%s", err->msg);
 	}
@@ -422,5 +474,5 @@ main(int argc, char **argv)
 		return finish_action(act, cmd, &err);
 
 	status = cmd->exec(&g, argc - optind, argv + optind, &err);
-	return check_stdout(report(cmd->name, status, &err));
+	return check_stdout(cmd, report(cmd->name, status, &err));
 }

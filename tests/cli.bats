@@ -54,6 +54,62 @@ teardown() {
 	assert_output --partial lookup
 }
 
+# The help texts are golden files (tests/fixtures/help/, reviewed text):
+# a change to --help shows in the diff of a fixture.
+@test "--help of msghash and of every command matches its golden file" {
+	local f cmd
+	for f in "$MSGHASH_TEST_SRCDIR"/tests/fixtures/help/*.txt; do
+		cmd=${f##*/}
+		cmd=${cmd%.txt}
+		if [[ $cmd == msghash ]]; then
+			run -0 --separate-stderr "$MSGHASH" --help
+		else
+			run -0 --separate-stderr "$MSGHASH" "$cmd" --help </dev/null
+		fi
+		assert_equal "$stderr" ""
+		assert_equal "$output" "$(cat "$f")"
+	done
+	# every command has one
+	run -0 "$MSGHASH" --help
+	for cmd in $(sed -n '/^Commands:/,/^$/s/^  \([a-z]*\) .*/\1/p' <<<"$output"); do
+		[[ -f $MSGHASH_TEST_SRCDIR/tests/fixtures/help/$cmd.txt ]] ||
+			fail "no golden help for '$cmd'"
+	done
+}
+
+@test "--help layout: one description column per text, no trailing blanks, [OPTION...] only for commands with options" {
+	local cmd text cols
+	for cmd in "" hash lookup checkpoint serve verify; do
+		text=$("$MSGHASH" $cmd --help </dev/null)
+		! grep -n ' $' <<<"$text" || fail "'msghash $cmd --help' has a line ending in a blank"
+		# the column where each option's or command's description starts
+		cols=$(awk '/^  [^ ]/ || /^      --/ {
+			match($0, /^ *[^ ]+( [^ ]+)? +/); print RLENGTH }' <<<"$text" | sort -u)
+		(($(wc -l <<<"$cols") == 1)) ||
+			fail "'msghash $cmd --help': descriptions start in columns $(tr '\n' ' ' <<<"$cols")"
+		if [[ -n $cmd ]] && ! grep -q '^Options:' <<<"$text"; then
+			! grep -q '\[OPTION\.\.\.\]' <<<"$text" ||
+				fail "'msghash $cmd --help' shows [OPTION...] but lists no option"
+		fi
+	done
+}
+
+@test "an empty store path is a usage error: --db '' and MSGHASH_DB=''" {
+	run -2 --separate-stderr "$MSGHASH" --db '' hash foo
+	assert_usage_error
+	assert_stderr_contains "--db"
+	MSGHASH_DB='' run -2 --separate-stderr "$MSGHASH" hash foo
+	assert_usage_error
+	assert_stderr_contains "MSGHASH_DB"
+	[[ ! -e $HOME/.local/share/msghash ]] || fail "the default store was used"
+}
+
+@test "a write error names the command" {
+	[[ -w /dev/full ]] || fail "/dev/full is needed"
+	run -3 --separate-stderr bash -c '"$1" hash --no-store foo >/dev/full' _ "$MSGHASH"
+	assert_equal "$stderr" "msghash hash: write error: No space left on device"
+}
+
 @test "--version: first line is exactly 'msghash 0.1.0', exit 0" {
 	run -0 --separate-stderr "$MSGHASH" --version
 	assert_equal "$stderr" ""

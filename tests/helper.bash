@@ -94,12 +94,18 @@ assert_stderr_contains() {
 }
 
 # assert_usage_error: after `run -2 --separate-stderr msghash ...`: nothing on
-# stdout, one line naming the problem, then the "Try ..." line.
+# stdout, one line naming the problem, then the "Try ..." line, which points
+# at the command's own help when the first line names a command
+# ("msghash hash: ..." -> "Try 'msghash hash --help' ...").
 assert_usage_error() {
+	local try=$TRY_HELP_LINE
 	assert_equal "$output" ""
 	assert_stderr_lines 2
 	[[ -n ${stderr_lines[0]} ]] || fail "first stderr line is empty"
-	assert_equal "${stderr_lines[1]}" "$TRY_HELP_LINE"
+	if [[ ${stderr_lines[0]} =~ ^msghash\ ([a-z]+): ]]; then
+		try="Try 'msghash ${BASH_REMATCH[1]} --help' for more information."
+	fi
+	assert_equal "${stderr_lines[1]}" "$try"
 }
 
 # assert_one_line_error [TEXT]: nothing on stdout, one stderr line (containing TEXT)
