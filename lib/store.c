@@ -51,24 +51,33 @@
 
 /*
  * Written once, when the store is created; region sizes are fixed when the
- * environment is created (reliability.md §A2, §A6, §A7).  The lock timeout
- * bounds a wait behind a stopped process: it ends in DB_LOCK_NOTGRANTED,
- * which we retry like a deadlock.
+ * environment is created (reliability.md §A2, §A6, §A7).  Sized for the
+ * common case, a store of small messages used by a few dozen processes at
+ * once: the regions take about 18 MiB on disk (an 8 MiB cache, 2,000
+ * locks, 200 transactions); an operator raises them in DB_CONFIG (see
+ * msghash(1), FILES).  Large messages need no more: their overflow pages
+ * pass through the cache and are logged page by page.  The lock timeout
+ * bounds a wait behind a stopped process only when somebody runs the
+ * deadlock detector; the watchdog bounds the rest.
  */
 static const char store_config[] =
     "# msghash store settings, read by Berkeley DB and its db5.3_* tools.\n"
     "# Sizes apply when the environment is (re)created: after editing, stop\n"
     "# every msghash process and run db5.3_recover -h on this directory.\n"
-    "set_cachesize 0 33554432 1\n"
-    "set_lg_bsize 4194304\n"
-    "set_lg_max 67108864\n"
+    "set_cachesize 0 8388608 1\n"
+    "set_lg_bsize 1048576\n"
+    "set_lg_max 16777216\n"
     "set_lk_detect DB_LOCK_DEFAULT\n"
     "set_lock_timeout 2000000\n"
     "log_set_config DB_LOG_AUTO_REMOVE\n"
-    "set_lk_max_locks 10000\n"
-    "set_lk_max_lockers 10000\n"
-    "set_lk_max_objects 10000\n"
-    "set_tx_max 1000\n";
+    "set_lk_max_locks 2000\n"
+    "set_lk_max_lockers 2000\n"
+    "set_lk_max_objects 2000\n"
+    "set_tx_max 200\n";
+
+/* What the regions of store_config take on disk (regions_reserve), for
+ * the check before they are created (regions_space_locked). */
+#define STORE_REGIONS_ESTIMATE	(18ULL << 20)
 
 struct store {
 	char		*dir;
@@ -747,19 +756,38 @@ db_open(struct store *st)
  * Berkeley DB's region files are sparse and grow as the regions fill
  * (__db_file_extend writes only a file's last page).  On a full disk the
  * first touch of a hole is a SIGBUS inside libdb: a crash, then a store
- * nobody can recover while the disk stays full.  So whoever creates the
- * regions reserves their full size at once (fallocate, keeping the file
- * size BDB expects).  The sizes are the "maximum region size" figures of
- * `db5.3_stat -e -m` for store_config above, rounded up.
+ * nobody can recover while the disk stays full.  So each region's largest
+ * size is reserved on disk at once (fallocate, keeping the file size BDB
+ * expects).  The sizes are the environment's own (DB_CONFIG may have been
+ * raised): the primary region's memory maximum, the mutex region's
+ * maximum and the cache, each with a MiB to spare.
  */
-static const struct {
-	const char	*file;
-	off_t		 size;
-} store_regions[] = {
-	{ "__db.001", 12 << 20 },	/* primary: environment, locks, log, txn */
-	{ "__db.002", 4 << 20 },	/* mutexes */
-	{ "__db.003", 42 << 20 },	/* the 32 MiB cache (+25%, BDB's rule) */
-};
+static const char *const store_regions[] = { "__db.001", "__db.002",
+    "__db.003" };
+#define STORE_REGION_COUNT	3
+
+/* The sizes to reserve for store_regions[], in bytes. */
+static void
+regions_sizes(const struct store *st, off_t size[STORE_REGION_COUNT])
+{
+	DB_MUTEX_STAT *ms = NULL;
+	u_int32_t gb = 0, b = 0;
+	int ncache;
+	size_t i;
+
+	st->env->get_memory_max(st->env, &gb, &b);
+	size[0] = ((off_t)gb << 30) + b;
+	if (st->env->mutex_stat(st->env, &ms, 0) == 0 && ms != NULL)
+		size[1] = (off_t)ms->st_regmax;
+	else
+		size[1] = 4 << 20;
+	free(ms);
+	gb = b = 0;
+	st->env->get_cachesize(st->env, &gb, &b, &ncache);
+	size[2] = ((off_t)gb << 30) + b;
+	for (i = 0; i < STORE_REGION_COUNT; i++)
+		size[i] = ((size[i] >> 20) + 2) << 20;	/* a MiB to spare */
+}
 
 /*
  * Returns 0 or an errno value (ENOSPC when the disk is full).  Checked on
@@ -770,21 +798,21 @@ static int
 regions_reserve(const struct store *st)
 {
 	char path[4096 + 16];
+	off_t size[STORE_REGION_COUNT];
 	struct stat sb;
 	size_t i;
 	int fd, ret = 0;
 
-	for (i = 0; i < sizeof store_regions / sizeof store_regions[0]; i++) {
-		snprintf(path, sizeof path, "%s/%s", st->dir,
-		    store_regions[i].file);
+	regions_sizes(st, size);
+	for (i = 0; i < STORE_REGION_COUNT; i++) {
+		snprintf(path, sizeof path, "%s/%s", st->dir, store_regions[i]);
 		if (stat(path, &sb) == -1 ||
-		    (off_t)sb.st_blocks * 512 >= store_regions[i].size)
+		    (off_t)sb.st_blocks * 512 >= size[i])
 			continue;
 		if ((fd = open(path, O_RDWR | O_CLOEXEC)) == -1)
 			continue;
-		if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0,
-		    store_regions[i].size) == -1 && errno != EOPNOTSUPP &&
-		    ret == 0)
+		if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, size[i]) == -1 &&
+		    errno != EOPNOTSUPP && ret == 0)
 			ret = errno;
 		close(fd);
 	}
@@ -889,7 +917,7 @@ unwedge_locked(struct store *st)
 {
 	char path[4096 + 16];
 
-	snprintf(path, sizeof path, "%s/%s", st->dir, store_regions[0].file);
+	snprintf(path, sizeof path, "%s/%s", st->dir, store_regions[0]);
 	if (!primary_region_abandoned(path))
 		return false;
 	snprintf(path, sizeof path, "%s/__db.register", st->dir);
@@ -918,13 +946,12 @@ regions_check_locked(struct store *st, struct mh_err *err)
 	snprintf(path, sizeof path, "%s/%s", st->dir, REGISTRY_FILE);
 	if (access(path, F_OK) == -1)
 		return MH_OK;		/* no registry: the open recovers */
-	for (i = 0; i < sizeof store_regions / sizeof store_regions[0]; i++) {
-		snprintf(path, sizeof path, "%s/%s", st->dir,
-		    store_regions[i].file);
+	for (i = 0; i < STORE_REGION_COUNT; i++) {
+		snprintf(path, sizeof path, "%s/%s", st->dir, store_regions[i]);
 		if (access(path, F_OK) == -1)
 			break;
 	}
-	if (i == sizeof store_regions / sizeof store_regions[0])
+	if (i == STORE_REGION_COUNT)
 		return MH_OK;
 	snprintf(path, sizeof path, "%s/%s", st->dir, REGISTRY_FILE);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
@@ -935,7 +962,7 @@ regions_check_locked(struct store *st, struct mh_err *err)
 		return mh_errf(err, MH_STORE, "store '%s' lost its region "
 		    "files (%s) while process %ld still uses it: stop every "
 		    "msghash process on it, then run msghash again (it "
-		    "recovers the store)", st->dir, store_regions[i].file,
+		    "recovers the store)", st->dir, store_regions[i],
 		    live);
 	if (unlink(path) == -1 && errno != ENOENT)
 		return mh_errf(err, MH_STORE, "cannot recover store '%s': "
@@ -954,14 +981,11 @@ regions_space_locked(struct store *st, struct mh_err *err)
 {
 	char path[4096 + 32];
 	struct statvfs sv;
-	unsigned long long avail, need = 0;
-	size_t i;
+	unsigned long long avail, need = STORE_REGIONS_ESTIMATE;
 
-	snprintf(path, sizeof path, "%s/%s", st->dir, store_regions[0].file);
+	snprintf(path, sizeof path, "%s/%s", st->dir, store_regions[0]);
 	if (access(path, F_OK) == 0 || statvfs(st->dir, &sv) == -1)
 		return MH_OK;
-	for (i = 0; i < sizeof store_regions / sizeof store_regions[0]; i++)
-		need += (unsigned long long)store_regions[i].size;
 	avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
 	if (avail >= need)
 		return MH_OK;

@@ -137,3 +137,31 @@ SCRIPT
 	assert_line "after=$(sha256_of_string 'after space was freed')"
 	assert_line "after-lookup=ok"
 }
+
+# reserved_kib FILE: the disk space FILE takes, in KiB
+reserved_kib() {
+	echo $(($(stat -c '%b * %B' "$1") / 1024))
+}
+
+@test "footprint: a new store with one message takes under 24 MiB on disk" {
+	run -0 "$MSGHASH" hash foo
+	run -0 du -sk "$MSGHASH_DB"
+	kib=${output%%[[:space:]]*}
+	echo "# store with one message: $kib KiB" >&3
+	((kib < 24 * 1024)) || fail "a one-message store takes $kib KiB"
+	# and the regions are still reserved in full: at least the cache
+	((kib > 8 * 1024)) || fail "only $kib KiB: the regions are not reserved"
+}
+
+@test "footprint: a cache raised in DB_CONFIG is reserved on disk at its new size" {
+	mkdir -p "$MSGHASH_DB"
+	chmod 700 "$MSGHASH_DB"
+	printf '%s\n' 'set_cachesize 0 67108864 1' 'set_lk_detect DB_LOCK_DEFAULT' \
+		'log_set_config DB_LOG_AUTO_REMOVE' >"$MSGHASH_DB/DB_CONFIG"
+	run -0 "$MSGHASH" hash foo
+	# the cache region (__db.003) maps at least the 64 MiB cache
+	kib=$(reserved_kib "$MSGHASH_DB/__db.003")
+	((kib >= 64 * 1024)) || fail "__db.003 reserves only $kib KiB for a 64 MiB cache"
+	run -0 "$MSGHASH" lookup "$FOO"
+	assert_output foo
+}
