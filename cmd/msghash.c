@@ -144,6 +144,7 @@ print_version(void)
 {
 	printf("%s %s\n"
 	    "Copyright (C) 2026 the msghash developers.\n"
+	    "License: MIT (the LICENSE file of the source).\n"
 	    "Built with %s, cJSON and Berkeley DB 5.3.\n",
 	    PROGRAM, PACKAGE_VERSION, "OpenSSL");
 }

@@ -116,6 +116,14 @@ teardown() {
 	assert_equal "${lines[0]}" "msghash 0.1.0"
 }
 
+@test "--version, the man page and the README name the license, which LICENSE holds" {
+	run -0 "$MSGHASH" --version
+	assert_line --regexp '^License: MIT '
+	grep -q '^MIT License$' "$MSGHASH_TEST_SRCDIR/LICENSE" || fail "LICENSE is not the MIT license"
+	grep -q 'MIT license' "$MSGHASH_TEST_SRCDIR/man/msghash.1" || fail "the man page does not name the license"
+	grep -q '^MIT: see \[LICENSE\]' "$MSGHASH_TEST_SRCDIR/README.md" || fail "the README does not name the license"
+}
+
 @test "-V: first line is exactly 'msghash 0.1.0', exit 0" {
 	run -0 --separate-stderr "$MSGHASH" -V
 	assert_equal "${lines[0]}" "msghash 0.1.0"
