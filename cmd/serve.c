@@ -1172,6 +1172,12 @@ serve_exec(const struct globals *g, int argc, char **argv, struct mh_err *err)
 		return status;
 	if ((status = listen_socket(&lfd, err)) != MH_OK)
 		return status;
+	/* Typed at a prompt, serve would wait for a request in silence. */
+	if (lfd < 0 && isatty(0))
+		return mh_errf(err, MH_USAGE, "standard input is a terminal: "
+		    "serve answers HTTP on a connection or listening socket "
+		    "from inetd or systemd (see 'man msghash', or 'make run' "
+		    "in the source tree)");
 	api.max_message = g->max_message;
 	config_setup(&cfg, g);
 	store_set_watchdog_hook(serve_watchdog_words);

@@ -865,3 +865,27 @@ long_get() {
 	run -0 split_responses "$SERVE_OUT"
 	assert_output '404 404'
 }
+
+@test "serve typed at a terminal: a usage error saying what serve expects, not a silent wait" {
+	# a pseudo-terminal on stdin, stdout and stderr, as at a shell prompt
+	run -0 timeout 20 python3 -c '
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "serve"])
+out = b""
+while True:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+status = os.waitpid(pid, 0)[1]
+sys.stdout.write(out.decode().replace("\r", ""))
+print("status=%d" % os.waitstatus_to_exitcode(status))' "$MSGHASH"
+	assert_line --index 0 --regexp '^msghash serve: standard input is a terminal: .*inetd or systemd.*man msghash'
+	assert_line --index 1 "Try 'msghash serve --help' for more information."
+	assert_line "status=2"
+}
