@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,10 +89,18 @@ static struct {
 /* Set by SIGTERM/SIGINT/HUP: finish the requests in progress, then exit. */
 static volatile sig_atomic_t terminating;
 
-/* The access log: stderr, unless stderr is the client's socket. */
+/*
+ * The access log: stderr, unless stderr is the client's socket.  Several
+ * processes share it (wait mode's workers, every process of a journald
+ * stream), so a line must reach it whole: lines are gathered in log_buf,
+ * at most MH_LOG_WRITE_MAX bytes, and written by one write(2), which a pipe keeps
+ * in one piece; stdio would flush its buffer mid-line.
+ */
 static bool log_enabled;
 static int64_t log_flushed;	/* io_now_ms() of the last flush */
 static bool log_pending;	/* lines are buffered */
+static char log_buf[MH_LOG_WRITE_MAX];
+static size_t log_len;
 
 /*
  * What the store watchdog's handler writes before it ends a process that
@@ -307,6 +316,17 @@ peer_name(char *out, size_t cap)
 /* Access log lines are buffered and written at most about once a second
  * under load (nginx's access_log buffer/flush). */
 static void
+log_write(void)
+{
+	struct mh_err err;
+
+	if (log_len > 0)
+		(void)io_write_all(2, log_buf, log_len, "the log", &err);
+	log_len = 0;
+	log_pending = false;
+}
+
+static void
 log_flush(bool force)
 {
 	int64_t now;
@@ -315,10 +335,35 @@ log_flush(bool force)
 		return;
 	now = io_now_ms();
 	if (force || now - log_flushed >= 1000) {
-		fflush(stderr);
+		log_write();
 		log_flushed = now;
-		log_pending = false;
 	}
+}
+
+/* Adds one line (cut to fit log_buf) to the log; log_flush writes it. */
+static void __attribute__((format(printf, 1, 2)))
+log_line(const char *fmt, ...)
+{
+	char line[MH_LOG_WRITE_MAX];
+	va_list ap;
+	int n;
+
+	if (!log_enabled)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof line) {
+		n = sizeof line - 1;
+		line[n - 1] = '\n';
+	}
+	if (log_len + (size_t)n > sizeof log_buf)
+		log_write();
+	memcpy(log_buf + log_len, line, (size_t)n);
+	log_len += (size_t)n;
+	log_pending = true;
 }
 
 /* One access-log line: peer, method, path, status, bytes, microseconds. */
@@ -334,12 +379,11 @@ log_request(void *arg, const struct http_request *req, int status,
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-	fprintf(stderr, "%s %s %.*s %d %zu %lldus%s%s\n", peer,
+	log_line("%s %s %.*s %d %zu %lldus%s%s\n", peer,
 	    req ? http_method_name(req->method) : "-",
 	    req ? (int)(req->path.len > 200 ? 200 : req->path.len) : 1,
 	    req ? req->path.p : "-", status, bytes,
 	    (long long)(now_us - start_us), detail[0] ? " " : "", detail);
-	log_pending = true;
 }
 
 static void
@@ -361,8 +405,6 @@ static void
 log_setup(int sock)
 {
 	log_enabled = stderr_is_private(sock);
-	if (log_enabled)
-		setvbuf(stderr, NULL, _IOFBF, 16384);
 }
 
 /*
@@ -913,11 +955,9 @@ worker_sync(struct worker *w)
 
 	while (w->nheld > 0 || api_sync_pending(w->api)) {
 		ok = api_sync(w->api, &err) == MH_OK;
-		if (!ok && log_enabled) {
-			fprintf(stderr, "msghash serve: %s; closing the "
-			    "connections waiting for it\n", err.msg);
-			log_pending = true;
-		}
+		if (!ok)
+			log_line("msghash serve: %s; closing the connections "
+			    "waiting for it\n", err.msg);
 		for (wc = w->conns; wc != NULL; wc = next) {
 			next = wc->next;
 			if (!wc->held)
@@ -1020,7 +1060,7 @@ worker_spawn(const struct master *m, int slot, int lfd,
 {
 	pid_t master = getpid(), pid;
 
-	fflush(stderr);
+	log_flush(true);	/* the child must not write our lines again */
 	if ((pid = fork()) != 0)
 		return pid;
 	_exit(worker_main(lfd, cfg, api, master, m->loads, slot, m->n));
@@ -1029,15 +1069,13 @@ worker_spawn(const struct master *m, int slot, int lfd,
 static void
 master_log_death(pid_t pid, int status)
 {
-	if (!log_enabled)
-		return;
 	if (WIFSIGNALED(status))
-		fprintf(stderr, "msghash serve: worker %ld was killed by signal "
-		    "%d; starting another\n", (long)pid, WTERMSIG(status));
+		log_line("msghash serve: worker %ld was killed by signal %d; "
+		    "starting another\n", (long)pid, WTERMSIG(status));
 	else
-		fprintf(stderr, "msghash serve: worker %ld exited with status "
-		    "%d; starting another\n", (long)pid, WEXITSTATUS(status));
-	fflush(stderr);
+		log_line("msghash serve: worker %ld exited with status %d; "
+		    "starting another\n", (long)pid, WEXITSTATUS(status));
+	log_flush(true);
 }
 
 /* Reaps dead workers; schedules replacements unless terminating. */

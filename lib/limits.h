@@ -50,6 +50,10 @@
 #define MH_HTTP_MAX_REQUESTS		100000	/* per connection, then Connection: close;
 					   each reconnect costs a process start */
 
+/* The access log: one write(2) of at most this (PIPE_BUF on Linux, which
+ * a pipe keeps whole) carries whole lines only. */
+#define MH_LOG_WRITE_MAX		4096
+
 /* serve in wait mode (a listening socket). */
 #define MH_SERVE_WORKERS_MAX		256	/* --workers */
 #define MH_SERVE_RESPAWN_BACKOFF_MS	1000	/* a worker that died young */

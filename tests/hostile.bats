@@ -279,3 +279,35 @@ read_to_eof() {
 	((hwm < limit)) || fail "VmHWM $hwm kB is not below $((limit / 1024)) MiB"
 	"$MSGHASH" lookup "$d" | cmp - "$msg" || fail "lookup does not return the message"
 }
+
+@test "access log: two workers sharing a pipe write whole lines only, under load" {
+	local log=$BATS_TEST_TMPDIR/log.txt info=$BATS_TEST_TMPDIR/listen n bad master port
+	# A wait-mode server whose stderr is a pipe (as under journald), read
+	# by cat: python binds a free port, reports it and its PID, and
+	# becomes msghash serve with the listening socket on fd 0.
+	python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0))
+s.listen(128)
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write("%d %d\n" % (s.getsockname()[1], os.getpid()))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+os.dup2(s.fileno(), 0)
+s.close()
+os.execv(sys.argv[2], sys.argv[2:])
+' "$info" "$MSGHASH" serve --workers 2 2>&1 >/dev/null </dev/null 3>&- | cat >"$log" &
+	BG_PIDS+=($!)
+	for _ in {1..200}; do [[ -s $info ]] && break; sleep 0.05; done
+	read -r port master <"$info" || fail "the server did not report its port"
+	BG_PIDS+=("$master")
+	run -0 curl -sS --max-time 10 --retry 5 --retry-connrefused "http://127.0.0.1:$port/healthz"
+	run -0 wrk -t 2 -c 16 -d 3s "http://127.0.0.1:$port/healthz"
+	kill -TERM "$master"
+	# cat ends when the master and both workers have closed the pipe
+	run -0 timeout 20 tail --pid="${BG_PIDS[0]}" -f /dev/null
+	n=$(wc -l <"$log")
+	((n >= 2000)) || fail "only $n log lines: too few requests to tell"
+	bad=$(grep -cvE '^127\.0\.0\.1(:[0-9]+)? GET /healthz 200 [0-9]+ [0-9]+us$' "$log" || true)
+	((bad == 0)) || fail "$bad of $n lines are torn or merged: $(grep -vE '^127\.0\.0\.1(:[0-9]+)? GET /healthz 200 [0-9]+ [0-9]+us$' "$log" | head -3)"
+}
