@@ -4,7 +4,9 @@
 # `make run` (the real target, in the build tree the tests run from, on a
 # free port) serves the store that `msghash` uses without --db, prints its
 # banner only once it answers, and refuses an address in use in one line;
-# the README's first block then works line by line against it.
+# the README's first block then works line by line against it; no clean
+# rule deletes a store.  The clean rules run on a copy: nothing here cleans
+# the build tree.
 
 bats_require_minimum_version 1.5.0
 
@@ -304,4 +306,34 @@ run_readme_lines() {
 	assert_output "{\"digest\":\"$(sha256_of_string bar)\"}"
 	run "$MSGHASH" --db "$store" lookup "$(sha256_of_string bar)"
 	assert_output bar
+}
+
+@test "quickstart: no clean rule deletes a store in the build tree" {
+	# The build's Makefile, copied alone into a directory of its own: its
+	# clean rules name relative paths, so they act on the copy, never on
+	# the build tree the tests run from (-o Makefile: not remade; the
+	# overrides keep every path inside the copy).
+	local build=$BATS_TEST_TMPDIR/build target digest
+	mkdir "$build"
+	cp -p "$MSGHASH_TEST_BUILDDIR/Makefile" "$build/"
+	run "$MSGHASH" --db "$build/store" hash foo
+	assert_success
+	digest=$output
+	(cd "$build/store" && find . | sort) >"$BATS_TEST_TMPDIR/before"
+	for target in clean distclean; do
+		run make -C "$build" -o Makefile --no-print-directory "$target" \
+			VPATH= srcdir=. top_srcdir=. abs_srcdir="$build" \
+			abs_top_srcdir="$build" abs_builddir="$build" \
+			abs_top_builddir="$build"
+		assert_success
+		[ -d "$build/store" ] || fail "make $target deleted the store"
+		(cd "$build/store" && find . | sort) >"$BATS_TEST_TMPDIR/after"
+		diff "$BATS_TEST_TMPDIR/before" "$BATS_TEST_TMPDIR/after" ||
+			fail "make $target removed files from the store"
+		run "$MSGHASH" --db "$build/store" lookup "$digest"
+		assert_success
+		assert_output foo
+	done
+	# the copy was cleaned: the rules did run
+	[ ! -e "$build/Makefile" ] || fail "make distclean did not run in the copy"
 }
