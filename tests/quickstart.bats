@@ -5,8 +5,9 @@
 # free port) serves the store that `msghash` uses without --db, prints its
 # banner only once it answers, and refuses an address in use in one line;
 # the README's first block then works line by line against it; no clean
-# rule deletes a store.  The clean rules run on a copy: nothing here cleans
-# the build tree.
+# rule deletes a store; autogen.sh waits for another apt and ends a failed
+# install in one line.  The clean rules and autogen.sh run on copies, with
+# fakes for apt: nothing here cleans the build tree or installs anything.
 
 bats_require_minimum_version 1.5.0
 
@@ -336,4 +337,93 @@ run_readme_lines() {
 	done
 	# the copy was cleaned: the rules did run
 	[ ! -e "$build/Makefile" ] || fail "make distclean did not run in the copy"
+}
+
+# fake_apt: a copy of autogen.sh in $SRC, and fakes first on PATH that make
+# it see every package missing, as root, without touching the system:
+# dpkg-query (not installed), id (uid 0), apt-get (appends its arguments
+# to $APT_LOG; FAKE_UPDATE_LOCKED: how many updates first fail on the lists
+# lock; FAKE_UPDATE_RC, FAKE_INSTALL_RC: the statuses after that), and
+# autoreconf and ./configure, which append their names to $APT_LOG.
+fake_apt() {
+	SRC=$BATS_TEST_TMPDIR/src
+	FAKEBIN=$BATS_TEST_TMPDIR/fakebin
+	APT_LOG=$BATS_TEST_TMPDIR/apt.log
+	export APT_LOG
+	mkdir -p "$SRC" "$FAKEBIN"
+	: >"$APT_LOG"
+	cp "$MSGHASH_TEST_SRCDIR/autogen.sh" "$SRC/"
+	cat >"$FAKEBIN/dpkg-query" <<-'EOF'
+	#!/bin/sh
+	echo 'unknown ok not-installed'
+	EOF
+	cat >"$FAKEBIN/id" <<-'EOF'
+	#!/bin/sh
+	if [ "$*" = -u ]; then echo 0; else exec /usr/bin/id "$@"; fi
+	EOF
+	cat >"$FAKEBIN/apt-get" <<-'EOF'
+	#!/bin/bash
+	printf 'apt-get %s\n' "$*" >>"$APT_LOG"
+	case " $* " in
+	*" update "*)
+		n=$(grep -c ' update' "$APT_LOG")
+		if ((n <= ${FAKE_UPDATE_LOCKED:-0})); then
+			echo "E: Could not get lock /var/lib/apt/lists/lock. It is held by process 4242 (apt-get)" >&2
+			echo "E: Unable to lock directory /var/lib/apt/lists/" >&2
+			exit 100
+		fi
+		exit "${FAKE_UPDATE_RC:-0}" ;;
+	*" install "*)
+		if [[ ${FAKE_INSTALL_RC:-0} != 0 ]]; then
+			echo "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 4242 (unattended-upgr)" >&2
+		fi
+		exit "${FAKE_INSTALL_RC:-0}" ;;
+	esac
+	exit 1
+	EOF
+	printf '#!/bin/sh\necho "autoreconf $*" >>"$APT_LOG"\n' >"$FAKEBIN/autoreconf"
+	printf '#!/bin/sh\necho "configure $*" >>"$APT_LOG"\n' >"$SRC/configure"
+	chmod +x "$FAKEBIN"/* "$SRC/configure"
+}
+
+# run_autogen ARGS...: the copy of autogen.sh with the fakes first on PATH
+run_autogen() {
+	run --separate-stderr env PATH="$FAKEBIN:$PATH" sh "$SRC/autogen.sh" "$@"
+}
+
+@test "quickstart: autogen.sh waits for another apt's locks, then installs and configures" {
+	fake_apt
+	export FAKE_UPDATE_LOCKED=1
+	run_autogen --enable-werror
+	assert_success
+	# the update is retried while another apt holds the lists, each apt-get
+	# waits for dpkg's lock, then the build system is made
+	run cat "$APT_LOG"
+	assert_line --index 0 'apt-get -o DPkg::Lock::Timeout=600 update -qq'
+	assert_line --index 1 'apt-get -o DPkg::Lock::Timeout=600 update -qq'
+	assert_line --index 2 --regexp '^apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends build-essential .* openssl$'
+	assert_line --index 3 'autoreconf -fi'
+	assert_line --index 4 'configure --enable-werror'
+	assert_equal "${#lines[@]}" 5
+	assert_stderr_contains 'waiting for it'
+}
+
+@test "quickstart: autogen.sh ends a failed install with one line and the command to run" {
+	fake_apt
+	export FAKE_UPDATE_RC=100 FAKE_INSTALL_RC=100
+	run_autogen
+	assert_failure
+	# apt-get's messages, then ours, on a line of its own, last
+	assert_stderr_contains 'E: Could not get lock /var/lib/dpkg/lock-frontend'
+	local last=${stderr_lines[${#stderr_lines[@]} - 1]}
+	local re='^autogen\.sh: .*failed.* run: apt-get update && apt-get install -y --no-install-recommends build-essential .* openssl && \./autogen\.sh$'
+	[[ $last =~ $re ]] || fail "last line of stderr is not the one-line failure: $last"
+	run grep -c 'failed' <<<"$stderr"
+	assert_output 2 # "apt-get update failed; trying the install anyway" and the last
+	# both apt-gets wait for the lock; nothing is configured after a failure
+	run cat "$APT_LOG"
+	assert_line --index 0 'apt-get -o DPkg::Lock::Timeout=600 update -qq'
+	assert_line --index 1 --regexp '^apt-get -o DPkg::Lock::Timeout=600 install '
+	refute_line --partial autoreconf
+	refute_line --partial configure
 }
