@@ -67,7 +67,8 @@ assert_exposure_at_most_1() {
 @test "systemd: the wait-mode socket hands its listening socket over (Accept=no)" {
 	s="$UNITS/msghash-server.socket"
 	grep -qx 'Accept=no' "$s"
-	grep -qE '^ListenStream=8080$' "$s"
+	# serve refuses LISTEN_FDS=2: one address
+	[ "$(grep -c '^ListenStream=' "$s")" -eq 1 ]
 	grep -qx 'Conflicts=msghash.socket' "$s"
 	grep -qx 'User=msghash' "$UNITS/msghash-server.service"
 	grep -qx 'StateDirectory=msghash' "$UNITS/msghash-server.service"
@@ -82,7 +83,6 @@ assert_exposure_at_most_1() {
 	grep -qx 'Accept=yes' "$s"
 	grep -qx 'TriggerLimitIntervalSec=0' "$s"
 	grep -qE '^MaxConnections=[0-9]+$' "$s"
-	grep -qE '^ListenStream=8080$' "$s"
 }
 
 @test "systemd: the service runs as the sysusers user in its state directory" {
@@ -90,4 +90,42 @@ assert_exposure_at_most_1() {
 	grep -qx 'StateDirectory=msghash' "$UNITS/msghash@.service"
 	grep -qE '^RuntimeMaxSec=' "$UNITS/msghash@.service"
 	grep -qE '^u msghash ' "$MSGHASH_TEST_SRCDIR/systemd/msghash.sysusers"
+}
+
+# listen_streams UNIT: the values of UNIT's ListenStream= lines, one a line
+listen_streams() {
+	sed -n 's/^ListenStream=[[:space:]]*//p' "$UNITS/$1"
+}
+
+@test "systemd: both sockets listen on loopback only, port 8080" {
+	# An unauthenticated write API: nothing but loopback unless an
+	# operator's drop-in says otherwise (README, Deployment).
+	for u in msghash.socket msghash-server.socket; do
+		run listen_streams "$u"
+		assert_success
+		[ -n "$output" ] || fail "$u: no ListenStream="
+		while read -r addr; do
+			[[ $addr =~ ^(127\.[0-9]+\.[0-9]+\.[0-9]+|\[::1\]):8080$ ]] ||
+			    fail "$u: ListenStream=$addr is not a loopback address on port 8080"
+		done <<<"$output"
+	done
+}
+
+@test "systemd: the per-connection socket listens on 127.0.0.1 and ::1, and starts without IPv6" {
+	run listen_streams msghash.socket
+	assert_output "127.0.0.1:8080
+[::1]:8080"
+	# without ::1 (disable_ipv6=1) the [::1] bind would fail the unit
+	grep -qx 'FreeBind=yes' "$UNITS/msghash.socket"
+}
+
+@test "systemd: README and msghash(1) show the drop-in that exposes the socket" {
+	readme="$MSGHASH_TEST_SRCDIR/README.md"
+	man="$MSGHASH_TEST_SRCDIR/man/msghash.1"
+	for f in "$readme" "$man"; do
+		grep -q 'systemctl edit msghash.socket' "$f" || fail "$f: no 'systemctl edit msghash.socket'"
+		grep -qx ' *\[Socket\]' "$f" || fail "$f: no [Socket] line"
+		grep -qx ' *ListenStream=' "$f" || fail "$f: no empty ListenStream= (the reset)"
+		grep -qx ' *ListenStream=0\.0\.0\.0:8080' "$f" || fail "$f: no ListenStream=0.0.0.0:8080"
+	done
 }
