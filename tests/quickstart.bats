@@ -261,7 +261,7 @@ run_readme_lines() {
 	# A msghash already there answers GET /healthz too: the banner must
 	# not take it for make run's own server.
 	SOCKET_MODE=inetd
-	start_socket_server
+	MSGHASH_DB=$BATS_TEST_TMPDIR/other start_socket_server
 	run timeout 60 env PATH="$SLOWBIN:$PATH" make -C "$MSGHASH_TEST_BUILDDIR" \
 		--no-print-directory run RUN_ADDRESS="127.0.0.1:$PORT" </dev/null 3>&-
 	assert_failure
