@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # verify.bats — `msghash verify`: a clean store passes; a message under the
-# wrong key, or a damaged database file, fails with exit 3.
+# wrong key, a damaged database file or a damaged or missing log file fails
+# with exit 3.
 
 bats_require_minimum_version 1.5.0
 load helper
@@ -17,6 +18,42 @@ teardown() {
 # The raw 32-byte key of a digest, as db5.3_load -T text (\xx escapes).
 load_text_key() {
 	sed 's/../\\&/g' <<<"$1"
+}
+
+# store_big N: N random messages of 16 MB.  The log moves to a new file
+# every 64 MiB (DB_CONFIG's set_lg_max): 5 make two log files, 9 three.
+store_big() {
+	local i
+	for ((i = 0; i < $1; i++)); do
+		head -c 16000000 /dev/urandom | "$MSGHASH" -m 17M hash - >/dev/null ||
+		    return 1
+	done
+}
+
+# store_small: 50 short messages, about 28 KB of log.
+store_small() {
+	for i in $(seq "${1:-1}" "${2:-50}"); do
+		echo "message number $i, padded to fill some pages"
+	done | xargs -d '\n' "$MSGHASH" hash >/dev/null
+}
+
+log_file() {
+	printf '%s/log.%010d' "$MSGHASH_DB" "$1"
+}
+
+# The offset of the Nth record of log file 1 (db5.3_printlog: [file][offset]).
+log_record_offset() {
+	db5.3_printlog -h "$MSGHASH_DB" -e 1/300000 |
+	    sed -n 's/^\[1\]\[\([0-9]*\)\].*/\1/p' | sed -n "$1p"
+}
+
+# assert_damaged_log TEXT: after `run -3 --separate-stderr msghash verify`:
+# no counts, one line naming the store and the damage (TEXT).
+assert_damaged_log() {
+	assert_equal "$output" ""
+	assert_stderr_lines 1
+	assert_stderr_contains "damaged log in store '$MSGHASH_DB'"
+	assert_stderr_contains "$1"
 }
 
 @test "verify: a clean store passes with counts, and leaves no copy behind" {
@@ -91,4 +128,87 @@ load_text_key() {
 	wait "$writer"
 	run -0 "$MSGHASH" verify
 	assert_line "messages: 301"
+}
+
+@test "verify: garbage over the middle of the log, store in use: exit 3, names the log file" {
+	store_small 1 50
+	# Its records run to about 28 KB; the store's environment stays up.
+	dd if=/dev/urandom of="$(log_file 1)" bs=4096 seek=3 count=1 conv=notrunc 2>/dev/null
+	store_small 51 55
+	# Before: "structure: ok", fewer messages than stored, exit 0; the
+	# next recovery would have lost the rest.
+	run -3 --separate-stderr "$MSGHASH" verify
+	assert_damaged_log "log.0000000001 is unreadable from offset"
+	assert_stderr_contains "restore a backup"
+}
+
+@test "verify: a damaged record in a log file before the last: exit 3, names file and offset" {
+	store_big 5
+	[ -e "$(log_file 2)" ] || fail "only one log file"
+	dd if=/dev/urandom of="$(log_file 1)" bs=4096 seek=5000 count=1 conv=notrunc 2>/dev/null
+	run -3 --separate-stderr "$MSGHASH" verify
+	assert_damaged_log "log.0000000001 is unreadable at offset"
+}
+
+@test "verify: zeros over the rest of a log file before the last: exit 3" {
+	store_big 5
+	[ -e "$(log_file 2)" ] || fail "only one log file"
+	# Zeros end a file for its readers: from a record on, the rest of
+	# log.0000000001 is skipped without an error.
+	off=$(log_record_offset 30)
+	[ -n "$off" ] || fail "no record offset from db5.3_printlog"
+	truncate -s "$off" "$(log_file 1)"
+	truncate -s 64M "$(log_file 1)"
+	run -3 --separate-stderr "$MSGHASH" verify
+	assert_damaged_log "log.0000000001 breaks off at offset $off"
+}
+
+@test "verify: deleted log files, store in use: exit 3, names the missing file" {
+	store_small
+	rm "$(log_file 1)"
+	run -3 --separate-stderr "$MSGHASH" verify
+	assert_damaged_log "log.0000000001 is missing"
+}
+
+@test "verify: a gap in the log files, then the oldest ones gone: exit 3" {
+	store_big 9
+	[ -e "$(log_file 3)" ] || fail "fewer than three log files"
+	rm "$(log_file 2)"
+	run -3 --separate-stderr "$MSGHASH" verify
+	assert_damaged_log "log.0000000002 is missing"
+	rm "$(log_file 1)"
+	run -3 --separate-stderr "$MSGHASH" verify
+	assert_damaged_log "the log files up to log.0000000002 are missing"
+}
+
+@test "verify: the log file the last checkpoint needs is gone: exit 3" {
+	store_big 3
+	run -0 "$MSGHASH" checkpoint
+	store_big 3
+	[ -e "$(log_file 2)" ] || fail "only one log file"
+	# Recovery starts at the checkpoint, in log.0000000001.
+	rm "$(log_file 1)"
+	run -3 --separate-stderr "$MSGHASH" verify
+	assert_damaged_log "log.0000000001 are missing"
+}
+
+@test "verify: several log files, checkpoints and removed log files: no false alarm" {
+	store_big 3
+	run -0 "$MSGHASH" checkpoint
+	store_big 3
+	[ -e "$(log_file 1)" ] && [ -e "$(log_file 2)" ] || fail "not two log files"
+	run -0 --separate-stderr "$MSGHASH" verify
+	assert_line "messages: 6"
+	# The checkpoint removes log.0000000001, no longer needed.
+	run -0 "$MSGHASH" checkpoint
+	[ ! -e "$(log_file 1)" ] || fail "the checkpoint kept log.0000000001"
+	run -0 --separate-stderr "$MSGHASH" verify
+	assert_line "messages: 6"
+	assert_equal "$stderr" ""
+	run -0 "$MSGHASH" hash foo
+	run -0 "$MSGHASH" verify
+	assert_line "messages: 7"
+	run -0 "$MSGHASH" checkpoint
+	run -0 "$MSGHASH" verify
+	assert_line "messages: 7"
 }
