@@ -1087,25 +1087,160 @@ file_walk(struct store *st, const char *path, store_visit_fn fn, void *arg,
 	return ret == DB_NOTFOUND ? 0 : ret;
 }
 
-/* Removes a flat directory (the verification copy). */
+/*
+ * The copies.  A run that dies (kill -9, a crash) leaves its copy behind,
+ * as large as the store.  So a run holds an flock on a lock file in its
+ * copy for its lifetime, and each run first removes the copies whose lock
+ * is free: their runs are gone, and the kernel dropped their locks.  The
+ * lock file gets its name only once locked, so a copy without one is left
+ * alone (it may be a run just starting), as is anything that is not a
+ * directory of this user's named like a copy.
+ */
+#define COPY_PREFIX	"msghash-verify."
+#define COPY_RANDOM	6		/* the XXXXXX of mkdtemp */
+#define COPY_LOCK	"msghash-verify.lock"
+#define COPY_LOCK_NEW	"msghash-verify.lock.new"
+
+/* Removes the entries of the open directory dfd (a copy is flat). */
 static void
-remove_dir(const char *dir)
+dir_empty(int dfd)
 {
-	char path[4096 + 256];
 	struct dirent *de;
 	DIR *dp;
+	int fd;
 
-	if ((dp = opendir(dir)) != NULL) {
-		while ((de = readdir(dp)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0)
-				continue;
-			snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-			unlink(path);
-		}
-		closedir(dp);
+	if ((fd = dup(dfd)) == -1)
+		return;
+	if ((dp = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
 	}
-	rmdir(dir);
+	while ((de = readdir(dp)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			unlinkat(dfd, de->d_name, 0);
+	closedir(dp);
+}
+
+static void
+copy_remove(const char *copy)
+{
+	int dfd;
+
+	if ((dfd = open(copy, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) != -1) {
+		dir_empty(dfd);
+		close(dfd);
+	}
+	rmdir(copy);
+}
+
+/* Takes the lock of a new copy: see above.  Returns its descriptor. */
+static int
+copy_lock(const char *copy)
+{
+	char tmp[4096 + 32], path[4096 + 32];
+	int fd, saved;
+
+	snprintf(tmp, sizeof tmp, "%s/%s", copy, COPY_LOCK_NEW);
+	snprintf(path, sizeof path, "%s/%s", copy, COPY_LOCK);
+	if ((fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) == -1)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1 || rename(tmp, path) == -1) {
+		saved = errno;
+		close(fd);
+		unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* Makes a new, locked copy directory in tmpdir; returns the lock's fd. */
+static int
+copy_create(const char *tmpdir, char *copy, size_t size)
+{
+	int fd, saved;
+
+	if ((size_t)snprintf(copy, size, "%s/%sXXXXXX", tmpdir,
+	    COPY_PREFIX) >= size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (mkdtemp(copy) == NULL)
+		return -1;
+	if ((fd = copy_lock(copy)) == -1) {
+		saved = errno;
+		rmdir(copy);
+		errno = saved;
+	}
+	return fd;
+}
+
+/* Whether name is what mkdtemp makes of COPY_PREFIX "XXXXXX". */
+static bool
+copy_name(const char *name)
+{
+	size_t i, n = strlen(COPY_PREFIX);
+
+	if (strncmp(name, COPY_PREFIX, n) != 0 ||
+	    strlen(name) != n + COPY_RANDOM)
+		return false;
+	for (i = n; name[i] != '\0'; i++)
+		if (!((name[i] >= '0' && name[i] <= '9') ||
+		    (name[i] >= 'a' && name[i] <= 'z') ||
+		    (name[i] >= 'A' && name[i] <= 'Z')))
+			return false;
+	return true;
+}
+
+/*
+ * Whether name in the directory tfd is the copy of a dead run.  If so,
+ * *dfd is the copy, open, and *lfd holds its lock.
+ */
+static bool
+copy_dead(int tfd, const char *name, int *dfd, int *lfd)
+{
+	struct stat sb;
+
+	*dfd = *lfd = -1;
+	if (!copy_name(name) ||
+	    fstatat(tfd, name, &sb, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISDIR(sb.st_mode) || sb.st_uid != geteuid())
+		return false;
+	if ((*dfd = openat(tfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) != -1 && fstat(*dfd, &sb) == 0 &&
+	    sb.st_uid == geteuid() &&
+	    (*lfd = openat(*dfd, COPY_LOCK, O_RDWR | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) != -1 && fstat(*lfd, &sb) == 0 &&
+	    S_ISREG(sb.st_mode) && sb.st_uid == geteuid() &&
+	    flock(*lfd, LOCK_EX | LOCK_NB) == 0)
+		return true;
+	if (*lfd != -1)
+		close(*lfd);
+	if (*dfd != -1)
+		close(*dfd);
+	return false;
+}
+
+/* Removes the copies that dead runs left in tmpdir; best effort. */
+static void
+copy_sweep(const char *tmpdir)
+{
+	struct dirent *de;
+	DIR *dp;
+	int dfd, lfd;
+
+	if ((dp = opendir(tmpdir)) == NULL)
+		return;
+	while ((de = readdir(dp)) != NULL) {
+		if (!copy_dead(dirfd(dp), de->d_name, &dfd, &lfd))
+			continue;
+		dir_empty(dfd);
+		unlinkat(dirfd(dp), de->d_name, AT_REMOVEDIR);
+		close(lfd);
+		close(dfd);
+	}
+	closedir(dp);
 }
 
 /* A private environment on the copy, reporting through our callbacks. */
@@ -1500,8 +1635,9 @@ store_verify(struct store *st, const char *tmpdir, store_visit_fn fn,
 	char copy[4096], what[256];
 	enum mh_status status;
 	DB_LSN written;
-	int ret;
+	int ret, lock_fd;
 
+	copy_sweep(tmpdir);
 	if (st->db == NULL)		/* nothing stored yet */
 		return MH_OK;
 	st->dberr[0] = '\0';
@@ -1512,8 +1648,7 @@ store_verify(struct store *st, const char *tmpdir, store_visit_fn fn,
 		return db_fail(st, err, "cannot read the log of", ret);
 	if (log_missing(st->dir, written.file, what, sizeof what))
 		return log_damaged(st, err, what);
-	if ((size_t)snprintf(copy, sizeof copy, "%s/msghash-verify.XXXXXX",
-	    tmpdir) >= sizeof copy || mkdtemp(copy) == NULL)
+	if ((lock_fd = copy_create(tmpdir, copy, sizeof copy)) == -1)
 		return mh_errf(err, MH_SYSTEM, "cannot create a directory in "
 		    "'%s': %s", tmpdir, strerror(errno));
 	watchdog_arm();
@@ -1523,7 +1658,8 @@ store_verify(struct store *st, const char *tmpdir, store_visit_fn fn,
 		status = db_fail(st, err, "cannot copy", ret);
 	else
 		status = copy_check(st, copy, &written, fn, arg, err);
-	remove_dir(copy);
+	copy_remove(copy);
+	close(lock_fd);		/* last: the copy is gone */
 	return status;
 }
 

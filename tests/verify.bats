@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # verify.bats — `msghash verify`: a clean store passes; a message under the
 # wrong key, a damaged database file or a damaged or missing log file fails
-# with exit 3.
+# with exit 3; the copies of runs that died are removed.
 
 bats_require_minimum_version 1.5.0
 load helper
@@ -54,6 +54,21 @@ assert_damaged_log() {
 	assert_stderr_lines 1
 	assert_stderr_contains "damaged log in store '$MSGHASH_DB'"
 	assert_stderr_contains "$1"
+}
+
+# wait_for_copy [EXCLUDE]: prints a verify copy directory (other than
+# EXCLUDE) once the copying has begun, waiting up to 20 s for one.
+wait_for_copy() {
+	local d i
+	for ((i = 0; i < 2000; i++)); do
+		for d in "$TMPDIR"/msghash-verify.*; do
+			[[ -e $d/messages.db && $d != "${1:-}" ]] || continue
+			echo "$d"
+			return 0
+		done
+		sleep 0.01
+	done
+	return 1
 }
 
 @test "verify: a clean store passes with counts, and leaves no copy behind" {
@@ -211,4 +226,74 @@ assert_damaged_log() {
 	run -0 "$MSGHASH" checkpoint
 	run -0 "$MSGHASH" verify
 	assert_line "messages: 7"
+}
+
+@test "verify: the copy of a killed run is removed by the next run, a running one's is kept" {
+	store_big 4
+	other="$BATS_TEST_TMPDIR/other"
+	MSGHASH_DB=$other store_big 2
+	# Killed while copying: the copy stays behind.
+	"$MSGHASH" verify >/dev/null 2>&1 &
+	killed=$!
+	dead=$(wait_for_copy) || fail "no copy appeared"
+	kill -KILL "$killed"
+	wait "$killed" || true
+	[ -d "$dead" ] || fail "the killed run left no copy"
+	# Stopped while copying another store into the same TMPDIR: alive.
+	MSGHASH_DB=$other "$MSGHASH" verify >/dev/null 2>&1 &
+	stopped=$!
+	live=$(wait_for_copy "$dead") || fail "no second copy appeared"
+	kill -STOP "$stopped"
+	run -0 "$MSGHASH" verify
+	assert_line "messages: 4"
+	kill -CONT "$stopped"
+	[ ! -e "$dead" ] || fail "the killed run's copy is still there"
+	[ -d "$live" ] || fail "the running verify's copy was removed"
+	wait "$stopped" || fail "the stopped verify failed when continued"
+	run ls "$TMPDIR"
+	refute_output --partial msghash-verify
+}
+
+@test "verify: removes nothing it did not create" {
+	run -0 "$MSGHASH" hash foo
+	lock=msghash-verify.lock
+	t=$TMPDIR
+	mkdir "$t/msghash-verify.nolock"		# no lock yet: a run starting
+	mkdir "$t/msghash-verify.toolong1"		# not a name mkdtemp makes
+	touch "$t/msghash-verify.toolong1/$lock"
+	echo data >"$t/msghash-verify.afile1"		# not a directory
+	mkdir "$t/target"
+	touch "$t/target/$lock" "$t/target/keep"
+	ln -s target "$t/msghash-verify.link01"		# a symbolic link
+	mkdir "$t/msghash-verify.lnklck"		# its lock a symbolic link
+	ln -s "../target/$lock" "$t/msghash-verify.lnklck/$lock"
+	mkdir "$t/msghash-verify.locked"		# its lock held
+	touch "$t/msghash-verify.locked/$lock"
+	(exec 9<"$t/msghash-verify.locked/$lock" && flock 9 && exec sleep 60) \
+	    >/dev/null 2>&1 3>&- &
+	holder=$!
+	for ((i = 0; i < 1000; i++)); do
+		flock -n "$t/msghash-verify.locked/$lock" true || break
+		sleep 0.01
+	done
+	if ((EUID == 0)); then				# another user's
+		mkdir "$t/msghash-verify.others"
+		touch "$t/msghash-verify.others/$lock"
+		chown -R nobody "$t/msghash-verify.others"
+	fi
+	# The control: a dead run's copy, which goes.
+	mkdir "$t/msghash-verify.dead01"
+	touch "$t/msghash-verify.dead01/$lock" "$t/msghash-verify.dead01/messages.db"
+	run -0 "$MSGHASH" verify
+	kill "$holder"
+	wait "$holder" || true
+	[ ! -e "$t/msghash-verify.dead01" ] || fail "the dead run's copy is still there"
+	for f in nolock toolong1 afile1 link01 lnklck locked; do
+		[ -e "$t/msghash-verify.$f" ] || fail "msghash-verify.$f was removed"
+	done
+	[ -e "$t/msghash-verify.toolong1/$lock" ] && [ -e "$t/target/keep" ] &&
+	    [ -e "$t/msghash-verify.locked/$lock" ] || fail "a file was removed"
+	if ((EUID == 0)); then
+		[ -e "$t/msghash-verify.others/$lock" ] || fail "another user's copy was removed"
+	fi
 }
