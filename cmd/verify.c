@@ -1,8 +1,8 @@
 /*
- * verify.c — `msghash verify`: check the database structure with Berkeley
- * DB's verifier, then re-hash every stored message and check that it is
- * stored under its own digest; both on a private copy, so the store stays
- * in use meanwhile (see store_verify).
+ * verify.c — `msghash verify`: check the log, then the database structure
+ * with Berkeley DB's verifier, then re-hash every stored message and check
+ * that it is stored under its own digest; all on a private copy, so the
+ * store stays in use meanwhile (see store_verify).
  */
 #include <config.h>
 
@@ -83,7 +83,7 @@ verify_exec(const struct globals *g, int argc, char **argv, struct mh_err *err)
 const struct cmd_entry cmd_verify_entry = {
 	.name = "verify",
 	.operands = "",
-	.summary = "re-hash every message and check the store's structure",
+	.summary = "check the store's log and structure, re-hash every message",
 	.options = NULL,
 	.option = NULL,
 	.exec = verify_exec,

@@ -71,9 +71,12 @@ typedef enum mh_status (*store_visit_fn)(const unsigned char *key,
  * Verifies the store while it stays in use: Berkeley DB's verifier must not
  * join a live environment (reliability.md §A6), and a damaged page can
  * crash a reader, so everything runs on a hot backup in a new directory
- * under tmpdir, recovered privately: first the database structure
+ * under tmpdir: first the log (every record intact, no file missing, from
+ * where recovery starts to the end the store has written; MH_STORE naming
+ * the damage otherwise), then, recovered privately, the database structure
  * (DB->verify), then fn for every message, in key order.  The copy is
- * removed afterwards.  Returns fn's first non-MH_OK status, if any.
+ * removed afterwards, and first those that runs which died left in tmpdir.
+ * Returns fn's first non-MH_OK status, if any.
  */
 enum mh_status	store_verify(struct store *st, const char *tmpdir,
 		    store_visit_fn fn, void *arg, struct mh_err *err);
