@@ -1398,6 +1398,7 @@ file_walk(struct store *st, const char *path, store_visit_fn fn, void *arg,
 		watchdog_arm();		/* progress: keep the watchdog away */
 		*fn_status = fn(k.data, k.size, d.data, d.size, arg);
 	}
+	watchdog_disarm();
 	free(k.data);
 	free(d.data);
 	dbc->close(dbc);
