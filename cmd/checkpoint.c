@@ -1,7 +1,7 @@
 /*
  * checkpoint.c — `msghash checkpoint`: write a Berkeley DB checkpoint and
  * remove log files no longer needed.  Run from a systemd timer, not the
- * request path (reliability.md §A7), with the same open protocol.
+ * request path (DESIGN.md §4.5), with the same open protocol.
  */
 #include <config.h>
 

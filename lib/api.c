@@ -1,7 +1,7 @@
 /*
  * api.c — routes: a parsed request in, a response out; JSON in and out.
  *
- * Request bodies are checked before cJSON sees them (reliability.md §B3):
+ * Request bodies are checked before cJSON sees them (DESIGN.md §5):
  * cJSON accepts raw control characters, trailing bytes after a NUL and
  * invalid UTF-8, and truncates strings at an escaped \u0000.  So we
  *  1. pre-scan the raw body: strict UTF-8, no byte-order mark, no control

@@ -10,7 +10,7 @@
  * endless line is refused as soon as it is too long.  Each scan is bounded
  * by the limits, never by the length of the input.
  *
- * Policy (research/reliability.md §B1): reject, don't repair.  No bare CR
+ * Policy (DESIGN.md §5): reject, don't repair.  No bare CR
  * or LF, no obs-fold, no extra whitespace, no repeated framing fields.
  */
 #include <config.h>

@@ -3,7 +3,7 @@
  *
  * Bytes in, struct out: no I/O, no allocation, no global state.  "Need more
  * input" is a result, not an error (picohttpparser's shape).  The policy is
- * "reject, don't repair" (RFC 9112; ../shared/research/reliability.md §B):
+ * "reject, don't repair" (RFC 9112; DESIGN.md §5):
  * every parse error carries the HTTP status to answer with, and the caller
  * closes the connection after any error because framing is then unknown.
  */

@@ -1,11 +1,11 @@
 /*
  * store.c — the Berkeley DB store and its multi-process protocol.
  *
- * Read ../shared/research/reliability.md §A before changing anything here.
- * The protocol, per process (§A13):
+ * Read DESIGN.md §4 before changing anything here.
+ * The protocol, per process:
  *  - every DB_ENV->open and DB_ENV->close runs under an exclusive flock() on
  *    <dir>/msghash.lock: BDB 5.3's DB_REGISTER has an exit race that
- *    otherwise triggers spurious recovery (§A5);
+ *    otherwise triggers spurious recovery (DESIGN.md §4.3);
  *  - DB_REGISTER|DB_RECOVER: a process that died holding the environment
  *    makes the next opener recover it; live processes then get
  *    DB_RUNRECOVERY, close everything, reopen and redo the (idempotent)
@@ -15,7 +15,7 @@
  *  - SIGTERM/SIGINT/SIGHUP are blocked from open to close and an alarm()
  *    watchdog guards each call (see watchdog_arm): Debian's libdb uses non-robust pthread
  *    mutexes, so a process must never die inside libdb, and one that waits
- *    on a dead process's mutex would otherwise wait for ever (§A3).
+ *    on a dead process's mutex would otherwise wait for ever (§4.4).
  */
 #include <config.h>
 
@@ -51,7 +51,7 @@
 
 /*
  * Written once, when the store is created; region sizes are fixed when the
- * environment is created (reliability.md §A2, §A6, §A7).  Sized for the
+ * environment is created (DESIGN.md §4.1).  Sized for the
  * common case, a store of small messages used by a few dozen processes at
  * once: the regions take about 18 MiB on disk (an 8 MiB cache, 2,000
  * locks, 200 transactions); an operator raises them in DB_CONFIG (see
@@ -604,7 +604,7 @@ config_write(struct store *st, struct mh_err *err)
 /*
  * A store has one owner.  Another user (typically root) would create log
  * and region files that the owner can then not open, locking the service
- * out (reliability.md §A10, §A11: Subversion's and Cyrus's "wedged" stores).
+ * out (DESIGN.md §4.6: Subversion's and Cyrus's "wedged" stores).
  */
 static enum mh_status
 not_owner(struct store *st, uid_t uid, struct mh_err *err)
@@ -873,7 +873,7 @@ static void
 env_close_locked(struct store *st)
 {
 	if (st->db != NULL)
-		st->db->close(st->db, DB_NOSYNC);	/* §A7: data is in the log */
+		st->db->close(st->db, DB_NOSYNC);	/* DESIGN.md §4.5: in the log */
 	st->db = NULL;
 	registry_attached = 0;	/* the close empties our slot */
 	if (st->env != NULL)
@@ -1015,7 +1015,7 @@ db_open_retry(struct store *st)
 	return ret;
 }
 
-/* Leaves the environment, closing under the lock (§A5's exit race). */
+/* Leaves the environment, closing under the lock (DESIGN.md §4.3: the exit race). */
 static void
 env_disconnect(struct store *st)
 {

@@ -69,7 +69,7 @@ typedef enum mh_status (*store_visit_fn)(const unsigned char *key,
 
 /*
  * Verifies the store while it stays in use: Berkeley DB's verifier must not
- * join a live environment (reliability.md §A6), and a damaged page can
+ * join a live environment (DESIGN.md §4.7), and a damaged page can
  * crash a reader, so everything runs on a hot backup in a new directory
  * under tmpdir: first the log (every record intact, no file missing, from
  * where recovery starts to the end the store has written; MH_STORE naming

@@ -39,3 +39,21 @@ STORE_FILE_RE='(^|/)(__db\.[0-9]+|__db\.register|log\.[0-9]{10}|[^/]*\.db|msghas
 	run git -C "$BATS_TEST_TMPDIR/repo" check-ignore -q lib/store.c
 	assert_failure
 }
+
+@test "the repository stands on its own: no file cites documents outside it" {
+	local files
+	if git -C "$MSGHASH_TEST_SRCDIR" rev-parse --git-dir >/dev/null 2>&1; then
+		files=$(git -C "$MSGHASH_TEST_SRCDIR" ls-files)
+	else
+		files=$(cd "$MSGHASH_TEST_SRCDIR" &&
+			find . \( -path ./_build -o -path ./_inst \) -prune -o -type f -print)
+	fi
+	cd "$MSGHASH_TEST_SRCDIR"
+	run grep -lE '\.\./shared|research/[a-z-]+\.md|reliability\.md' $files
+	assert_output ''
+	# every "DESIGN.md §N" names a section that DESIGN.md has
+	local ref
+	for ref in $(grep -ohE 'DESIGN\.md §[0-9]+(\.[0-9]+)?' $files | sort -u | sed 's/.*§//'); do
+		grep -qE "^##+ ${ref//./\\.}\.? " DESIGN.md || fail "DESIGN.md has no section $ref"
+	done
+}

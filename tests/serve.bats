@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # msghash serve in pipe mode: raw request bytes on stdin, responses on stdout.
 # Expected values come from the specification (msghash(1) serve, RFC 9110 and
-# RFC 9112 status codes and reason phrases, research/reliability.md Part B)
+# RFC 9112 status codes and reason phrases, DESIGN.md §5)
 # and from sha256sum -- never from a run of msghash.
 
 bats_require_minimum_version 1.5.0
@@ -352,14 +352,14 @@ long_get() {
 	expect_row 501 close "Get /healthz HTTP/1.1\r\n$H\r\n"
 	expect_row 501 close "CONNECT a:80 HTTP/1.1\r\n$H\r\n"
 	expect_row 501 close "PROPFIND /messages HTTP/1.1\r\n$H\r\n"
-	# B2 row 25: 501 (or 400)
+	# an unknown method: 501 (or 400)
 	expect_row '501|400' close "$(head -c 300 /dev/zero | tr '\0' A) /healthz HTTP/1.1\r\n$H\r\n"
 	assert_rows
 }
 
 # ---------------------------------------------------------------- request line
 
-@test "B2 request-line rows: 400 and close" {
+@test "policy: request-line rows: 400 and close" {
 	expect_row 400 close "GET a:80 HTTP/1.1\r\n$H\r\n"
 	expect_row 400 close "GET * HTTP/1.1\r\n$H\r\n"
 	expect_row 400 close "GET /messages/$D#x HTTP/1.1\r\n$H\r\n"
@@ -375,7 +375,7 @@ long_get() {
 	assert_rows
 }
 
-@test "B2 version rows: malformed -> 400, HTTP/2.0+ -> 505, both close" {
+@test "policy: version rows: malformed -> 400, HTTP/2.0+ -> 505, both close" {
 	local v
 	for v in HTTP/1.10 HTTP/01.1 http/1.1 HTTP/1 HTTP/1. HTTP/1.x HTTPS/1.1 HTTP/11 'HTTP/1.1x'; do
 		expect_row 400 close "GET /healthz $v\r\n$H\r\n"
@@ -383,7 +383,7 @@ long_get() {
 	for v in HTTP/2.0 HTTP/3.0 HTTP/9.9; do
 		expect_row 505 close "GET /healthz $v\r\n$H\r\n"
 	done
-	# the HTTP/2 connection preface: version 2.0 (B2 row 22: 505; PRI is also
+	# the HTTP/2 connection preface: version 2.0 (505; PRI is also
 	# an unknown method, so 501 is accepted as well)
 	expect_row '505|501' close 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'
 	assert_rows
@@ -409,7 +409,7 @@ long_get() {
 
 # ---------------------------------------------------------------- header section
 
-@test "B2 Host rows: missing, duplicate or invalid Host on HTTP/1.1 -> 400 and close" {
+@test "policy: Host rows: missing, duplicate or invalid Host on HTTP/1.1 -> 400 and close" {
 	expect_row 400 close 'GET /healthz HTTP/1.1\r\n\r\n'
 	expect_row 400 close 'GET /healthz HTTP/1.1\r\nX: 1\r\n\r\n'
 	expect_row 400 close 'GET /healthz HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n'
@@ -421,7 +421,7 @@ long_get() {
 	assert_rows
 }
 
-@test "B2 header syntax rows: 400 and close" {
+@test "policy: header syntax rows: 400 and close" {
 	local g="GET /healthz HTTP/1.1\r\n$H"
 	expect_row 400 close "${g}X-A : 1\r\n\r\n"
 	expect_row 400 close 'GET /healthz HTTP/1.1\r\nHost : a\r\n\r\n'
@@ -563,7 +563,7 @@ long_get() {
 
 # ---------------------------------------------------------------- Content-Length
 
-@test "B2 Content-Length rows: conflicting or invalid -> 400 and close" {
+@test "policy: Content-Length rows: conflicting or invalid -> 400 and close" {
 	local p="POST /messages HTTP/1.1\r\n$H"
 	expect_row 400 close "${p}Content-Length: 17\r\nTransfer-Encoding: chunked\r\n\r\n11\r\n$J\r\n0\r\n\r\n"
 	expect_row 400 close "${p}Transfer-Encoding: chunked\r\nContent-Length: 17\r\n\r\n11\r\n$J\r\n0\r\n\r\n"
@@ -580,7 +580,7 @@ long_get() {
 	assert_rows
 }
 
-@test "Content-Length shorter than the JSON: no 2xx, the rest is never a request (B2 row 71)" {
+@test "Content-Length shorter than the JSON: no 2xx, the rest is never a request" {
 	serve_printf "POST /messages HTTP/1.1\r\n${H}Content-Length: 5\r\n\r\n$J$PROBE_REQ"
 	run -0 split_responses "$SERVE_OUT"
 	[[ $output =~ ^400( 4[0-9][0-9]| 50[15])*$ ]] || fail "responses: $output"
@@ -601,7 +601,7 @@ long_get() {
 
 # ---------------------------------------------------------------- Transfer-Encoding
 
-@test "B2 Transfer-Encoding rows: not ending in chunked -> 400 (gzip, chunked -> 501), close" {
+@test "policy: Transfer-Encoding rows: not ending in chunked -> 400 (gzip, chunked -> 501), close" {
 	local body="11\r\n$J\r\n0\r\n\r\n" p="POST /messages HTTP/1.1\r\n$H"
 	expect_row 400 close "${p}Transfer-Encoding: gzip\r\n\r\n$body"
 	expect_row 501 close "${p}Transfer-Encoding: gzip, chunked\r\n\r\n$body"
@@ -616,7 +616,7 @@ long_get() {
 	assert_rows
 }
 
-@test "B2 chunk rows: bad sizes, bad extensions, bad framing -> 400 (or 413) and close" {
+@test "policy: chunk rows: bad sizes, bad extensions, bad framing -> 400 (or 413) and close" {
 	expect_row '400|413' close "$(chunked_fmt '' 'ffffffffffffffffff\r\nabc\r\n0\r\n\r\n')"
 	expect_row '400|413' close "$(chunked_fmt '' '10000000000000011\r\n{"message":"foo"}\r\n0\r\n\r\n')"
 	local s

@@ -1,9 +1,8 @@
 /*
  * test-http.c — the request parser, the chunked decoder and the response
- * head formatter against research/reliability.md §B2 (row numbers below)
- * and the RFCs.  Every input is copied so that it ends exactly where a
- * PROT_NONE page begins, so a read past the end crashes (picohttpparser's
- * test.c).  Every prefix of every request is parsed too: it must say
+ * head formatter against the policy of DESIGN.md §5 and the RFCs.  Every
+ * input is copied so that it ends exactly where a PROT_NONE page begins,
+ * so a read past the end crashes (picohttpparser's test.c).  Every prefix of every request is parsed too: it must say
  * "partial" until the head is complete, and an error must not appear
  * before the byte that causes it (err_at: the shortest failing prefix,
  * counted by hand from the input and the rule that rejects it).
@@ -42,7 +41,7 @@
 #define UPTO(s)		.err_at = sizeof(s) - 1
 
 struct pcase {
-	const char			*row;	/* B2 row; "+" marks extras */
+	const char			*row;	/* case id; "+" marks extras */
 	const char			*in;
 	size_t				 len;
 	ssize_t				 want;	/* consumed, or HTTP_PARSE_* */
