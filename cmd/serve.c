@@ -19,6 +19,7 @@
 #include <config.h>
 
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -548,6 +549,17 @@ struct wconn {
 	char		 peer[INET6_ADDRSTRLEN + 8];
 };
 
+/*
+ * A worker's slot in the memory the master shares with all workers (see
+ * Load sharing below).
+ */
+struct worker_slot {
+	int	conns;		/* open connections; -1: no worker here */
+	int	listening;	/* lfd is in its epoll set */
+	int	kicked;		/* a kick is on its way */
+	int	kick_fd;	/* an eventfd in its epoll set */
+};
+
 struct worker {
 	int			 lfd, ep;
 	const struct conn_config *cfg;
@@ -558,7 +570,7 @@ struct worker {
 	bool			 draining;
 	bool			 listening;	/* lfd is in the epoll set */
 	int64_t			 accept_paused_until;	/* 0: not paused */
-	int			*loads;	/* shared: connections per worker */
+	struct worker_slot	*slots;	/* shared, nslots of them */
 	int			 slot, nslots;
 };
 
@@ -577,48 +589,109 @@ listen_interest(struct worker *w, bool on)
 /*
  * Load sharing.  EPOLLEXCLUSIVE wakes one worker per arrival, and a burst
  * of keep-alive connections could all land on one (seen: 32 to 0, half
- * the throughput).  So the master gives each worker a slot in a shared
- * array of connection counts (-1: no worker there), and a worker with more
- * than MH_SERVE_BALANCE_SLACK connections over the least loaded other one
- * stops listening until that is no longer so.  The least loaded never
- * stops, so somebody always listens; a connection already accepted is
- * served wherever it landed.
+ * the throughput).  So each worker publishes its connection count in its
+ * slot, and one with more than MH_SERVE_BALANCE_SLACK connections over the
+ * least loaded other one leaves the epoll set of the listening socket.
+ *
+ * A worker out of the set sleeps until one of its own connections or
+ * timers wakes it, so it does not notice when its share comes round: if
+ * the least loaded worker is out of the set, whoever finds itself over
+ * its share kicks it (an eventfd in its set) to look again.  Either it
+ * comes back, or it is itself over the share of a third and kicks that
+ * one; as nobody accepts meanwhile, counts only fall, and somebody comes
+ * back.  A connection already accepted is served wherever it landed.
  */
 static void
 loads_publish(struct worker *w)
 {
-	if (w->loads != NULL)
-		__atomic_store_n(&w->loads[w->slot], (int)w->nconns,
-		    __ATOMIC_RELAXED);
+	__atomic_store_n(&w->slots[w->slot].conns, (int)w->nconns,
+	    __ATOMIC_RELAXED);
 }
 
-static bool
-loads_fair(const struct worker *w)
+/* The slot of the least loaded other worker (-1: none), its count in *n. */
+static int
+loads_least(const struct worker *w, int *n)
 {
 	int j, c, least = -1;
 
-	for (j = 0; w->loads != NULL && j < w->nslots; j++) {
+	*n = 0;
+	for (j = 0; j < w->nslots; j++) {
 		if (j == w->slot)
 			continue;
-		c = __atomic_load_n(&w->loads[j], __ATOMIC_RELAXED);
-		if (c >= 0 && (least < 0 || c < least))
-			least = c;
+		c = __atomic_load_n(&w->slots[j].conns, __ATOMIC_RELAXED);
+		if (c >= 0 && (least < 0 || c < *n)) {
+			least = j;
+			*n = c;
+		}
 	}
-	return least < 0 || (long)w->nconns <= (long)least +
-	    MH_SERVE_BALANCE_SLACK;
+	return least;
 }
 
-/* Puts lfd in or out of the epoll set: draining, paused, or over its share. */
+/*
+ * Wakes worker j unless it listens or a kick is on its way.  A worker
+ * clears its listening flag before it leaves the set, and reads j's after
+ * (sequentially consistent): of two workers leaving at once, the later
+ * sees the other's flag clear.
+ */
+static void
+loads_kick(struct worker *w, int j)
+{
+	struct worker_slot *s = &w->slots[j];
+	uint64_t one = 1;
+
+	if (__atomic_load_n(&s->listening, __ATOMIC_SEQ_CST) ||
+	    __atomic_exchange_n(&s->kicked, 1, __ATOMIC_SEQ_CST))
+		return;
+	(void)!write(s->kick_fd, &one, sizeof one);
+}
+
+/*
+ * This worker was kicked: worker_listen_update looks again.  The eventfd
+ * is emptied before the flag is cleared: the other way round, a kick sent
+ * in between would be swallowed with the flag left set, and no further
+ * kick would be sent.
+ */
+static void
+worker_kicked(struct worker *w)
+{
+	struct worker_slot *s = &w->slots[w->slot];
+	uint64_t n;
+
+	(void)!read(s->kick_fd, &n, sizeof n);
+	__atomic_store_n(&s->kicked, 0, __ATOMIC_SEQ_CST);
+}
+
+/* Puts lfd in or out of the epoll set, with the shared flag in step. */
+static void
+worker_listen(struct worker *w, bool on)
+{
+	int *flag = &w->slots[w->slot].listening;
+
+	if (!on)
+		__atomic_store_n(flag, 0, __ATOMIC_SEQ_CST);	/* see loads_kick */
+	if (!listen_interest(w, on))
+		return;
+	w->listening = on;
+	if (on)
+		__atomic_store_n(flag, 1, __ATOMIC_SEQ_CST);
+}
+
+/* In the epoll set unless draining, paused, or over its share. */
 static void
 worker_listen_update(struct worker *w, int64_t now)
 {
-	bool want;
+	int least, n;
+	bool fair, want;
 
 	if (w->accept_paused_until != 0 && now >= w->accept_paused_until)
 		w->accept_paused_until = 0;
-	want = !w->draining && w->accept_paused_until == 0 && loads_fair(w);
-	if (want != w->listening && listen_interest(w, want))
-		w->listening = want;
+	least = loads_least(w, &n);
+	fair = least < 0 || (long)w->nconns <= (long)n + MH_SERVE_BALANCE_SLACK;
+	want = !w->draining && w->accept_paused_until == 0 && fair;
+	if (want != w->listening)
+		worker_listen(w, want);
+	if (!fair && !w->draining)
+		loads_kick(w, least);
 }
 
 static void
@@ -958,7 +1031,9 @@ worker_run(struct worker *w, const sigset_t *wait_mask)
 			if (evs[i].data.ptr == NULL) {
 				if (!w->draining)
 					worker_accept(w);
-			} else
+			} else if (evs[i].data.ptr == w)
+				worker_kicked(w);
+			else
 				wconn_drive(w, evs[i].data.ptr, true);
 		}
 		worker_sync(w);
@@ -968,9 +1043,10 @@ worker_run(struct worker *w, const sigset_t *wait_mask)
 /* A worker process: its own epoll set, store and connections. */
 static int
 worker_main(int lfd, const struct conn_config *cfg, struct api_ctx *api,
-    pid_t master, int *loads, int slot, int nslots)
+    pid_t master, struct worker_slot *slots, int slot, int nslots)
 {
 	struct worker w;
+	struct epoll_event ev;
 	sigset_t wait_mask;
 
 	prctl(PR_SET_PDEATHSIG, SIGTERM);	/* drain if the master dies */
@@ -983,10 +1059,15 @@ worker_main(int lfd, const struct conn_config *cfg, struct api_ctx *api,
 	w.cfg = cfg;
 	w.api = api;
 	api->defer_sync = true;		/* see worker_sync */
-	w.loads = loads;
+	w.slots = slots;
 	w.slot = slot;
 	w.nslots = nslots;
 	if ((w.ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		return 3;
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLIN;
+	ev.data.ptr = &w;	/* see worker_kicked */
+	if (epoll_ctl(w.ep, EPOLL_CTL_ADD, slots[slot].kick_fd, &ev) == -1)
 		return 3;
 	worker_listen_update(&w, io_now_ms());
 	if (!w.listening)
@@ -1001,10 +1082,39 @@ worker_main(int lfd, const struct conn_config *cfg, struct api_ctx *api,
 struct master {
 	pid_t		*pids;		/* 0: a free slot */
 	int64_t		*started;	/* io_now_ms() of each start */
-	int		*loads;		/* shared with the workers */
+	struct worker_slot *slots;	/* shared with the workers */
 	int		 n, alive;
 	int64_t		 respawn_at;	/* 0: none pending */
 };
+
+/* A slot for a worker about to start (conns 0), or for none (-1). */
+static void
+slot_reset(struct worker_slot *s, int conns)
+{
+	s->conns = conns;
+	s->listening = 0;
+	s->kicked = 0;
+}
+
+/* n slots in memory shared with the children, each with its eventfd. */
+static struct worker_slot *
+slots_create(int n)
+{
+	struct worker_slot *slots;
+	int i;
+
+	slots = mmap(NULL, (size_t)n * sizeof *slots, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (slots == MAP_FAILED)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		slot_reset(&slots[i], -1);
+		slots[i].kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (slots[i].kick_fd == -1)
+			return NULL;	/* at start-up: the process exits */
+	}
+	return slots;
+}
 
 static pid_t
 worker_spawn(const struct master *m, int slot, int lfd,
@@ -1015,7 +1125,7 @@ worker_spawn(const struct master *m, int slot, int lfd,
 	fflush(stderr);
 	if ((pid = fork()) != 0)
 		return pid;
-	_exit(worker_main(lfd, cfg, api, master, m->loads, slot, m->n));
+	_exit(worker_main(lfd, cfg, api, master, m->slots, slot, m->n));
 }
 
 static void
@@ -1046,7 +1156,7 @@ master_reap(struct master *m)
 		if (i == m->n)
 			continue;
 		m->pids[i] = 0;
-		m->loads[i] = -1;
+		slot_reset(&m->slots[i], -1);
 		m->alive--;
 		if (terminating)
 			continue;
@@ -1067,9 +1177,9 @@ master_spawn(struct master *m, int lfd, const struct conn_config *cfg,
 	for (i = 0; i < m->n; i++) {
 		if (m->pids[i] != 0)
 			continue;
-		m->loads[i] = 0;
+		slot_reset(&m->slots[i], 0);
 		if ((pid = worker_spawn(m, i, lfd, cfg, api)) == -1) {
-			m->loads[i] = -1;
+			slot_reset(&m->slots[i], -1);
 			break;	/* fork failed: try again later */
 		}
 		m->pids[i] = pid;
@@ -1094,15 +1204,13 @@ serve_listen(int lfd, const struct conn_config *cfg, struct api_ctx *api,
 	m.n = opt.workers > 0 ? opt.workers : cpu_count();
 	m.pids = calloc((size_t)m.n, sizeof *m.pids);
 	m.started = calloc((size_t)m.n, sizeof *m.started);
-	m.loads = mmap(NULL, (size_t)m.n * sizeof *m.loads,
-	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (m.pids == NULL || m.started == NULL || m.loads == MAP_FAILED) {
+	m.slots = slots_create(m.n);
+	if (m.pids == NULL || m.started == NULL || m.slots == NULL) {
 		free(m.pids);
 		free(m.started);
-		return mh_errf(err, MH_SYSTEM, "out of memory");
+		return mh_errf(err, MH_SYSTEM, "cannot start the workers: %s",
+		    strerror(errno));
 	}
-	for (i = 0; i < m.n; i++)
-		m.loads[i] = -1;
 	if ((flags = fcntl(lfd, F_GETFL)) == -1 ||
 	    fcntl(lfd, F_SETFL, flags | O_NONBLOCK) == -1)
 		return mh_errf(err, MH_SYSTEM, "cannot use the listening "
