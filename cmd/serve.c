@@ -544,8 +544,11 @@ struct wconn {
 	bool		 lingering;	/* answered and shut down: draining */
 	int64_t		 linger_until;
 	size_t		 lingered;	/* bytes dropped while lingering */
+	size_t		 body_held;	/* conn_body_held, as last counted */
+	bool		 parked;	/* waits for body memory (unread) */
 	struct conn	 c;
 	struct wconn	*prev, *next;
+	struct wconn	*park_prev, *park_next;
 	char		 peer[INET6_ADDRSTRLEN + 8];
 };
 
@@ -570,6 +573,12 @@ struct worker {
 	bool			 draining;
 	bool			 listening;	/* lfd is in the epoll set */
 	int64_t			 accept_paused_until;	/* 0: not paused */
+	/* Request bodies (see Body memory below). */
+	size_t			 body_held, body_budget;
+	bool			 body_freed;	/* worker_body_resume has work */
+	struct wconn		*body_first;	/* may exceed the budget */
+	struct wconn		*parked, *parked_tail;	/* oldest first */
+	size_t			 nparked;
 	struct worker_slot	*slots;	/* shared, nslots of them */
 	int			 slot, nslots;
 };
@@ -701,9 +710,93 @@ worker_pause_accept(struct worker *w)
 	worker_listen_update(w, io_now_ms());
 }
 
+/*
+ * Body memory.  A worker buffers each request body until it is complete
+ * (conn_read_buf), and many slow uploads at once could take any amount
+ * of memory.  So it counts the body bytes its connections hold, and once
+ * the next read would take that over body_budget, the connection stops
+ * being read: it leaves the epoll set (its bytes wait in the kernel's
+ * socket buffer, its deadlines still run) and queues until memory is
+ * freed.  Bodies already partly read must not wait for each other for
+ * ever, so one connection, body_first, may always read on: the first to
+ * be stopped, then the longest waiting.
+ */
+static void
+wconn_unpark(struct worker *w, struct wconn *wc)
+{
+	if (wc->park_prev != NULL)
+		wc->park_prev->park_next = wc->park_next;
+	else
+		w->parked = wc->park_next;
+	if (wc->park_next != NULL)
+		wc->park_next->park_prev = wc->park_prev;
+	else
+		w->parked_tail = wc->park_prev;
+	wc->park_prev = wc->park_next = NULL;
+	wc->parked = false;
+	w->nparked--;
+}
+
+static void
+wconn_park(struct worker *w, struct wconn *wc)
+{
+	if (wc->events != 0)
+		(void)epoll_ctl(w->ep, EPOLL_CTL_DEL, wc->fd, NULL);
+	wc->events = 0;		/* wconn_interest adds it back */
+	wc->parked = true;
+	wc->park_prev = w->parked_tail;
+	if (w->parked_tail != NULL)
+		w->parked_tail->park_next = wc;
+	else
+		w->parked = wc;
+	w->parked_tail = wc;
+	w->nparked++;
+}
+
+/* Counts what the connection holds now; notes memory given back. */
+static void
+wconn_body_count(struct worker *w, struct wconn *wc)
+{
+	size_t held = conn_body_held(&wc->c);
+
+	if (held < wc->body_held)
+		w->body_freed = true;
+	w->body_held = w->body_held - wc->body_held + held;
+	wc->body_held = held;
+	if (w->body_first == wc && !conn_body_pending(&wc->c)) {
+		w->body_first = NULL;
+		w->body_freed = true;
+	}
+}
+
+/* Whether the connection may read now (false: it must be parked). */
+static bool
+wconn_body_room(struct worker *w, struct wconn *wc)
+{
+	size_t n = conn_body_read_size(&wc->c);
+
+	if (n == 0 || w->body_first == wc ||
+	    w->body_held + n <= w->body_budget)
+		return true;
+	if (w->body_first == NULL && w->parked == NULL) {
+		w->body_first = wc;
+		return true;
+	}
+	return false;
+}
+
 static void
 wconn_close(struct worker *w, struct wconn *wc)
 {
+	if (wc->parked)
+		wconn_unpark(w, wc);
+	if (w->body_first == wc) {
+		w->body_first = NULL;
+		w->body_freed = true;
+	}
+	if (wc->body_held > 0)
+		w->body_freed = true;
+	w->body_held -= wc->body_held;
 	close(wc->fd);		/* also leaves the epoll set */
 	conn_free(&wc->c);
 	if (wc->held)
@@ -844,7 +937,10 @@ wconn_done(struct worker *w, struct wconn *wc)
 static void
 wconn_drive(struct worker *w, struct wconn *wc, bool fresh)
 {
+	if (wc->parked)
+		wconn_unpark(w, wc);	/* parked again below if need be */
 	for (;;) {
+		wconn_body_count(w, wc);
 		if (w->draining)
 			conn_shutdown(&wc->c);
 		switch (conn_want(&wc->c)) {
@@ -869,6 +965,10 @@ wconn_drive(struct worker *w, struct wconn *wc, bool fresh)
 				wconn_interest(w, wc, EPOLLIN);
 				return;
 			}
+			if (!wconn_body_room(w, wc)) {
+				wconn_park(w, wc);
+				return;
+			}
 			switch (wconn_read(wc)) {
 			case RD_NONE:
 				wconn_interest(w, wc, EPOLLIN);
@@ -880,6 +980,29 @@ wconn_drive(struct worker *w, struct wconn *wc, bool fresh)
 				break;
 			}
 			break;
+		}
+	}
+}
+
+/*
+ * Memory was given back: drive the parked connections, oldest first, each
+ * once a round (one parked again goes to the back).
+ */
+static void
+worker_body_resume(struct worker *w)
+{
+	struct wconn *wc;
+	size_t n;
+
+	while (w->body_freed) {
+		w->body_freed = false;
+		for (n = w->nparked; n > 0 && (wc = w->parked) != NULL; n--) {
+			if (w->body_first == NULL)
+				w->body_first = wc;
+			else if (w->body_held + conn_body_read_size(&wc->c) >
+			    w->body_budget)
+				break;
+			wconn_drive(w, wc, true);	/* unparks it */
 		}
 	}
 }
@@ -1022,6 +1145,7 @@ worker_run(struct worker *w, const sigset_t *wait_mask)
 			worker_drain(w);
 		if (w->draining && w->nconns == 0)
 			return;
+		worker_body_resume(w);
 		timeout = worker_timeouts(w);
 		worker_sync(w);
 		worker_listen_update(w, io_now_ms());
@@ -1062,6 +1186,7 @@ worker_main(int lfd, const struct conn_config *cfg, struct api_ctx *api,
 	w.slots = slots;
 	w.slot = slot;
 	w.nslots = nslots;
+	w.body_budget = MH_SERVE_BODY_BUDGET * cfg->body_limit;
 	if ((w.ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		return 3;
 	memset(&ev, 0, sizeof ev);

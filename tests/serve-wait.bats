@@ -451,6 +451,73 @@ except Exception as e:
 	assert_line --index 1 'still ok'
 }
 
+@test "--workers 1 --max-size 1M: 64 uploads that stall 100 bytes short hold request bodies within the worker's budget (VmHWM), then all complete with 201" {
+	local budget n=64 size=1000000 limit allowed
+	budget=$(sed -n 's/^#define MH_SERVE_BODY_BUDGET[[:space:]]*\([0-9]*\).*/\1/p' "$MSGHASH_TEST_SRCDIR/lib/limits.h")
+	[[ $budget =~ ^[0-9]+$ ]] || fail "no MH_SERVE_BODY_BUDGET in lib/limits.h"
+	start_socket_server --workers 1 --max-size 1M --body-timeout 60
+	wait_for_workers 1 5 || fail "expected 1 worker, got ${#WORKERS[@]}: ${WORKERS[*]}"
+	# the largest body of --max-size 1M is 2 MiB + 4 KiB (JSON escapes);
+	# the worker may hold `budget` of them, one more it lets finish, and
+	# the first bytes of each body read with its head (up to 128 KiB)
+	limit=$((2 * 1024 + 4))
+	allowed=$(((budget + 1) * limit + n * 128 + 8 * 1024))
+	# ASan's shadow memory and quarantine multiply RSS: a looser bound there.
+	[[ ${MSGHASH_SANITIZED:-no} == yes ]] && allowed=$((allowed * 2))
+	run -0 timeout 120 python3 -c '
+import hashlib, socket, sys, threading, time
+port, pid, n, size = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def hwm():
+    with open("/proc/%s/status" % pid) as f:
+        return [int(l.split()[1]) for l in f if l.startswith("VmHWM:")][0]
+def message(i):
+    return (b"%06d " % i + b"x" * size)[:size]
+def upload(i, go=None):
+    b = b"{\"message\":\"" + message(i) + b"\"}"
+    s = socket.create_connection(("127.0.0.1", port), timeout=60)
+    s.sendall(b"POST /messages HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(b) + b[:-100])
+    if go is not None:
+        sent[i] = True
+        go.wait()
+    s.sendall(b[-100:])
+    got = b""
+    while not got.endswith(b"\"}"):
+        d = s.recv(4096)
+        if not d:
+            break
+        got += d
+    want = b"{\"digest\":\"%s\"}" % hashlib.sha256(message(i)).hexdigest().encode()
+    return got.startswith(b"HTTP/1.1 201 ") and got.endswith(b"\r\n\r\n" + want)
+def client(i):
+    try:
+        ok[i] = upload(i, go)
+    except Exception as e:
+        print("upload %d: %r" % (i, e))
+# one whole upload first: the baseline has served one of the largest
+if not upload(n):
+    sys.exit("the first upload was not answered 201")
+base = hwm()
+go, sent, ok = threading.Event(), [False] * n, [False] * n
+threads = [threading.Thread(target=client, args=(i,)) for i in range(n)]
+for t in threads:
+    t.start()
+end = time.monotonic() + 10
+while not all(sent) and time.monotonic() < end:
+    time.sleep(0.05)
+time.sleep(0.5)
+grew = hwm() - base
+go.set()
+for t in threads:
+    t.join(90)
+print("grew %d kB; %d of %d uploads answered 201" % (grew, sum(ok), n))
+' "$PORT" "${WORKERS[0]}" "$n" "$size"
+	echo "# $output (allowed: $allowed kB)" >&3
+	assert_output --regexp "^grew [0-9]+ kB; $n of $n uploads answered 201\$"
+	local grew=${output#grew }
+	grew=${grew%% *}
+	((grew <= allowed)) || fail "the worker's VmHWM grew by $grew kB with $n bodies in progress, more than $allowed kB"
+}
+
 # round_trip: POST a message, GET it back (JSON and raw), look it up with the
 # CLI, and find the POST in the access log on the server's stderr
 round_trip() {
