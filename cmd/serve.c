@@ -19,6 +19,7 @@
 #include <config.h>
 
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -593,9 +594,23 @@ struct wconn {
 	bool		 lingering;	/* answered and shut down: draining */
 	int64_t		 linger_until;
 	size_t		 lingered;	/* bytes dropped while lingering */
+	size_t		 body_held;	/* conn_body_held, as last counted */
+	bool		 parked;	/* waits for body memory (unread) */
 	struct conn	 c;
 	struct wconn	*prev, *next;
+	struct wconn	*park_prev, *park_next;
 	char		 peer[INET6_ADDRSTRLEN + 8];
+};
+
+/*
+ * A worker's slot in the memory the master shares with all workers (see
+ * Load sharing below).
+ */
+struct worker_slot {
+	int	conns;		/* open connections; -1: no worker here */
+	int	listening;	/* lfd is in its epoll set */
+	int	kicked;		/* a kick is on its way */
+	int	kick_fd;	/* an eventfd in its epoll set */
 };
 
 struct worker {
@@ -608,7 +623,13 @@ struct worker {
 	bool			 draining;
 	bool			 listening;	/* lfd is in the epoll set */
 	int64_t			 accept_paused_until;	/* 0: not paused */
-	int			*loads;	/* shared: connections per worker */
+	/* Request bodies (see Body memory below). */
+	size_t			 body_held, body_budget;
+	bool			 body_freed;	/* worker_body_resume has work */
+	struct wconn		*body_first;	/* may exceed the budget */
+	struct wconn		*parked, *parked_tail;	/* oldest first */
+	size_t			 nparked;
+	struct worker_slot	*slots;	/* shared, nslots of them */
 	int			 slot, nslots;
 };
 
@@ -627,48 +648,109 @@ listen_interest(struct worker *w, bool on)
 /*
  * Load sharing.  EPOLLEXCLUSIVE wakes one worker per arrival, and a burst
  * of keep-alive connections could all land on one (seen: 32 to 0, half
- * the throughput).  So the master gives each worker a slot in a shared
- * array of connection counts (-1: no worker there), and a worker with more
- * than MH_SERVE_BALANCE_SLACK connections over the least loaded other one
- * stops listening until that is no longer so.  The least loaded never
- * stops, so somebody always listens; a connection already accepted is
- * served wherever it landed.
+ * the throughput).  So each worker publishes its connection count in its
+ * slot, and one with more than MH_SERVE_BALANCE_SLACK connections over the
+ * least loaded other one leaves the epoll set of the listening socket.
+ *
+ * A worker out of the set sleeps until one of its own connections or
+ * timers wakes it, so it does not notice when its share comes round: if
+ * the least loaded worker is out of the set, whoever finds itself over
+ * its share kicks it (an eventfd in its set) to look again.  Either it
+ * comes back, or it is itself over the share of a third and kicks that
+ * one; as nobody accepts meanwhile, counts only fall, and somebody comes
+ * back.  A connection already accepted is served wherever it landed.
  */
 static void
 loads_publish(struct worker *w)
 {
-	if (w->loads != NULL)
-		__atomic_store_n(&w->loads[w->slot], (int)w->nconns,
-		    __ATOMIC_RELAXED);
+	__atomic_store_n(&w->slots[w->slot].conns, (int)w->nconns,
+	    __ATOMIC_RELAXED);
 }
 
-static bool
-loads_fair(const struct worker *w)
+/* The slot of the least loaded other worker (-1: none), its count in *n. */
+static int
+loads_least(const struct worker *w, int *n)
 {
 	int j, c, least = -1;
 
-	for (j = 0; w->loads != NULL && j < w->nslots; j++) {
+	*n = 0;
+	for (j = 0; j < w->nslots; j++) {
 		if (j == w->slot)
 			continue;
-		c = __atomic_load_n(&w->loads[j], __ATOMIC_RELAXED);
-		if (c >= 0 && (least < 0 || c < least))
-			least = c;
+		c = __atomic_load_n(&w->slots[j].conns, __ATOMIC_RELAXED);
+		if (c >= 0 && (least < 0 || c < *n)) {
+			least = j;
+			*n = c;
+		}
 	}
-	return least < 0 || (long)w->nconns <= (long)least +
-	    MH_SERVE_BALANCE_SLACK;
+	return least;
 }
 
-/* Puts lfd in or out of the epoll set: draining, paused, or over its share. */
+/*
+ * Wakes worker j unless it listens or a kick is on its way.  A worker
+ * clears its listening flag before it leaves the set, and reads j's after
+ * (sequentially consistent): of two workers leaving at once, the later
+ * sees the other's flag clear.
+ */
+static void
+loads_kick(struct worker *w, int j)
+{
+	struct worker_slot *s = &w->slots[j];
+	uint64_t one = 1;
+
+	if (__atomic_load_n(&s->listening, __ATOMIC_SEQ_CST) ||
+	    __atomic_exchange_n(&s->kicked, 1, __ATOMIC_SEQ_CST))
+		return;
+	(void)!write(s->kick_fd, &one, sizeof one);
+}
+
+/*
+ * This worker was kicked: worker_listen_update looks again.  The eventfd
+ * is emptied before the flag is cleared: the other way round, a kick sent
+ * in between would be swallowed with the flag left set, and no further
+ * kick would be sent.
+ */
+static void
+worker_kicked(struct worker *w)
+{
+	struct worker_slot *s = &w->slots[w->slot];
+	uint64_t n;
+
+	(void)!read(s->kick_fd, &n, sizeof n);
+	__atomic_store_n(&s->kicked, 0, __ATOMIC_SEQ_CST);
+}
+
+/* Puts lfd in or out of the epoll set, with the shared flag in step. */
+static void
+worker_listen(struct worker *w, bool on)
+{
+	int *flag = &w->slots[w->slot].listening;
+
+	if (!on)
+		__atomic_store_n(flag, 0, __ATOMIC_SEQ_CST);	/* see loads_kick */
+	if (!listen_interest(w, on))
+		return;
+	w->listening = on;
+	if (on)
+		__atomic_store_n(flag, 1, __ATOMIC_SEQ_CST);
+}
+
+/* In the epoll set unless draining, paused, or over its share. */
 static void
 worker_listen_update(struct worker *w, int64_t now)
 {
-	bool want;
+	int least, n;
+	bool fair, want;
 
 	if (w->accept_paused_until != 0 && now >= w->accept_paused_until)
 		w->accept_paused_until = 0;
-	want = !w->draining && w->accept_paused_until == 0 && loads_fair(w);
-	if (want != w->listening && listen_interest(w, want))
-		w->listening = want;
+	least = loads_least(w, &n);
+	fair = least < 0 || (long)w->nconns <= (long)n + MH_SERVE_BALANCE_SLACK;
+	want = !w->draining && w->accept_paused_until == 0 && fair;
+	if (want != w->listening)
+		worker_listen(w, want);
+	if (!fair && !w->draining)
+		loads_kick(w, least);
 }
 
 static void
@@ -678,9 +760,93 @@ worker_pause_accept(struct worker *w)
 	worker_listen_update(w, io_now_ms());
 }
 
+/*
+ * Body memory.  A worker buffers each request body until it is complete
+ * (conn_read_buf), and many slow uploads at once could take any amount
+ * of memory.  So it counts the body bytes its connections hold, and once
+ * the next read would take that over body_budget, the connection stops
+ * being read: it leaves the epoll set (its bytes wait in the kernel's
+ * socket buffer, its deadlines still run) and queues until memory is
+ * freed.  Bodies already partly read must not wait for each other for
+ * ever, so one connection, body_first, may always read on: the first to
+ * be stopped, then the longest waiting.
+ */
+static void
+wconn_unpark(struct worker *w, struct wconn *wc)
+{
+	if (wc->park_prev != NULL)
+		wc->park_prev->park_next = wc->park_next;
+	else
+		w->parked = wc->park_next;
+	if (wc->park_next != NULL)
+		wc->park_next->park_prev = wc->park_prev;
+	else
+		w->parked_tail = wc->park_prev;
+	wc->park_prev = wc->park_next = NULL;
+	wc->parked = false;
+	w->nparked--;
+}
+
+static void
+wconn_park(struct worker *w, struct wconn *wc)
+{
+	if (wc->events != 0)
+		(void)epoll_ctl(w->ep, EPOLL_CTL_DEL, wc->fd, NULL);
+	wc->events = 0;		/* wconn_interest adds it back */
+	wc->parked = true;
+	wc->park_prev = w->parked_tail;
+	if (w->parked_tail != NULL)
+		w->parked_tail->park_next = wc;
+	else
+		w->parked = wc;
+	w->parked_tail = wc;
+	w->nparked++;
+}
+
+/* Counts what the connection holds now; notes memory given back. */
+static void
+wconn_body_count(struct worker *w, struct wconn *wc)
+{
+	size_t held = conn_body_held(&wc->c);
+
+	if (held < wc->body_held)
+		w->body_freed = true;
+	w->body_held = w->body_held - wc->body_held + held;
+	wc->body_held = held;
+	if (w->body_first == wc && !conn_body_pending(&wc->c)) {
+		w->body_first = NULL;
+		w->body_freed = true;
+	}
+}
+
+/* Whether the connection may read now (false: it must be parked). */
+static bool
+wconn_body_room(struct worker *w, struct wconn *wc)
+{
+	size_t n = conn_body_read_size(&wc->c);
+
+	if (n == 0 || w->body_first == wc ||
+	    w->body_held + n <= w->body_budget)
+		return true;
+	if (w->body_first == NULL && w->parked == NULL) {
+		w->body_first = wc;
+		return true;
+	}
+	return false;
+}
+
 static void
 wconn_close(struct worker *w, struct wconn *wc)
 {
+	if (wc->parked)
+		wconn_unpark(w, wc);
+	if (w->body_first == wc) {
+		w->body_first = NULL;
+		w->body_freed = true;
+	}
+	if (wc->body_held > 0)
+		w->body_freed = true;
+	w->body_held -= wc->body_held;
 	close(wc->fd);		/* also leaves the epoll set */
 	conn_free(&wc->c);
 	if (wc->held)
@@ -821,7 +987,10 @@ wconn_done(struct worker *w, struct wconn *wc)
 static void
 wconn_drive(struct worker *w, struct wconn *wc, bool fresh)
 {
+	if (wc->parked)
+		wconn_unpark(w, wc);	/* parked again below if need be */
 	for (;;) {
+		wconn_body_count(w, wc);
 		if (w->draining)
 			conn_shutdown(&wc->c);
 		switch (conn_want(&wc->c)) {
@@ -846,6 +1015,10 @@ wconn_drive(struct worker *w, struct wconn *wc, bool fresh)
 				wconn_interest(w, wc, EPOLLIN);
 				return;
 			}
+			if (!wconn_body_room(w, wc)) {
+				wconn_park(w, wc);
+				return;
+			}
 			switch (wconn_read(wc)) {
 			case RD_NONE:
 				wconn_interest(w, wc, EPOLLIN);
@@ -857,6 +1030,29 @@ wconn_drive(struct worker *w, struct wconn *wc, bool fresh)
 				break;
 			}
 			break;
+		}
+	}
+}
+
+/*
+ * Memory was given back: drive the parked connections, oldest first, each
+ * once a round (one parked again goes to the back).
+ */
+static void
+worker_body_resume(struct worker *w)
+{
+	struct wconn *wc;
+	size_t n;
+
+	while (w->body_freed) {
+		w->body_freed = false;
+		for (n = w->nparked; n > 0 && (wc = w->parked) != NULL; n--) {
+			if (w->body_first == NULL)
+				w->body_first = wc;
+			else if (w->body_held + conn_body_read_size(&wc->c) >
+			    w->body_budget)
+				break;
+			wconn_drive(w, wc, true);	/* unparks it */
 		}
 	}
 }
@@ -997,6 +1193,7 @@ worker_run(struct worker *w, const sigset_t *wait_mask)
 			worker_drain(w);
 		if (w->draining && w->nconns == 0)
 			return;
+		worker_body_resume(w);
 		timeout = worker_timeouts(w);
 		worker_sync(w);
 		worker_listen_update(w, io_now_ms());
@@ -1006,7 +1203,9 @@ worker_run(struct worker *w, const sigset_t *wait_mask)
 			if (evs[i].data.ptr == NULL) {
 				if (!w->draining)
 					worker_accept(w);
-			} else
+			} else if (evs[i].data.ptr == w)
+				worker_kicked(w);
+			else
 				wconn_drive(w, evs[i].data.ptr, true);
 		}
 		worker_sync(w);
@@ -1016,9 +1215,10 @@ worker_run(struct worker *w, const sigset_t *wait_mask)
 /* A worker process: its own epoll set, store and connections. */
 static int
 worker_main(int lfd, const struct conn_config *cfg, struct api_ctx *api,
-    pid_t master, int *loads, int slot, int nslots)
+    pid_t master, struct worker_slot *slots, int slot, int nslots)
 {
 	struct worker w;
+	struct epoll_event ev;
 	sigset_t wait_mask;
 
 	prctl(PR_SET_PDEATHSIG, SIGTERM);	/* drain if the master dies */
@@ -1031,10 +1231,16 @@ worker_main(int lfd, const struct conn_config *cfg, struct api_ctx *api,
 	w.cfg = cfg;
 	w.api = api;
 	api->defer_sync = true;		/* see worker_sync */
-	w.loads = loads;
+	w.slots = slots;
 	w.slot = slot;
 	w.nslots = nslots;
+	w.body_budget = MH_SERVE_BODY_BUDGET * cfg->body_limit;
 	if ((w.ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		return 3;
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLIN;
+	ev.data.ptr = &w;	/* see worker_kicked */
+	if (epoll_ctl(w.ep, EPOLL_CTL_ADD, slots[slot].kick_fd, &ev) == -1)
 		return 3;
 	worker_listen_update(&w, io_now_ms());
 	if (!w.listening)
@@ -1049,10 +1255,39 @@ worker_main(int lfd, const struct conn_config *cfg, struct api_ctx *api,
 struct master {
 	pid_t		*pids;		/* 0: a free slot */
 	int64_t		*started;	/* io_now_ms() of each start */
-	int		*loads;		/* shared with the workers */
+	struct worker_slot *slots;	/* shared with the workers */
 	int		 n, alive;
 	int64_t		 respawn_at;	/* 0: none pending */
 };
+
+/* A slot for a worker about to start (conns 0), or for none (-1). */
+static void
+slot_reset(struct worker_slot *s, int conns)
+{
+	s->conns = conns;
+	s->listening = 0;
+	s->kicked = 0;
+}
+
+/* n slots in memory shared with the children, each with its eventfd. */
+static struct worker_slot *
+slots_create(int n)
+{
+	struct worker_slot *slots;
+	int i;
+
+	slots = mmap(NULL, (size_t)n * sizeof *slots, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (slots == MAP_FAILED)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		slot_reset(&slots[i], -1);
+		slots[i].kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (slots[i].kick_fd == -1)
+			return NULL;	/* at start-up: the process exits */
+	}
+	return slots;
+}
 
 static pid_t
 worker_spawn(const struct master *m, int slot, int lfd,
@@ -1063,7 +1298,7 @@ worker_spawn(const struct master *m, int slot, int lfd,
 	log_flush(true);	/* the child must not write our lines again */
 	if ((pid = fork()) != 0)
 		return pid;
-	_exit(worker_main(lfd, cfg, api, master, m->loads, slot, m->n));
+	_exit(worker_main(lfd, cfg, api, master, m->slots, slot, m->n));
 }
 
 static void
@@ -1092,7 +1327,7 @@ master_reap(struct master *m)
 		if (i == m->n)
 			continue;
 		m->pids[i] = 0;
-		m->loads[i] = -1;
+		slot_reset(&m->slots[i], -1);
 		m->alive--;
 		if (terminating)
 			continue;
@@ -1113,9 +1348,9 @@ master_spawn(struct master *m, int lfd, const struct conn_config *cfg,
 	for (i = 0; i < m->n; i++) {
 		if (m->pids[i] != 0)
 			continue;
-		m->loads[i] = 0;
+		slot_reset(&m->slots[i], 0);
 		if ((pid = worker_spawn(m, i, lfd, cfg, api)) == -1) {
-			m->loads[i] = -1;
+			slot_reset(&m->slots[i], -1);
 			break;	/* fork failed: try again later */
 		}
 		m->pids[i] = pid;
@@ -1140,15 +1375,13 @@ serve_listen(int lfd, const struct conn_config *cfg, struct api_ctx *api,
 	m.n = opt.workers > 0 ? opt.workers : cpu_count();
 	m.pids = calloc((size_t)m.n, sizeof *m.pids);
 	m.started = calloc((size_t)m.n, sizeof *m.started);
-	m.loads = mmap(NULL, (size_t)m.n * sizeof *m.loads,
-	    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (m.pids == NULL || m.started == NULL || m.loads == MAP_FAILED) {
+	m.slots = slots_create(m.n);
+	if (m.pids == NULL || m.started == NULL || m.slots == NULL) {
 		free(m.pids);
 		free(m.started);
-		return mh_errf(err, MH_SYSTEM, "out of memory");
+		return mh_errf(err, MH_SYSTEM, "cannot start the workers: %s",
+		    strerror(errno));
 	}
-	for (i = 0; i < m.n; i++)
-		m.loads[i] = -1;
 	if ((flags = fcntl(lfd, F_GETFL)) == -1 ||
 	    fcntl(lfd, F_SETFL, flags | O_NONBLOCK) == -1)
 		return mh_errf(err, MH_SYSTEM, "cannot use the listening "

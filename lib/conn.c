@@ -34,9 +34,10 @@ output_pending(const struct conn *c)
 	return c->head_off < c->head_len || c->resp_off < c->resp_len;
 }
 
-/* Makes room for `need` more bytes in b, doubling. */
+/* Makes room for `need` more bytes in b, doubling, but to no more than
+ * `most` bytes unless need asks for more (0: no ceiling). */
 static bool
-buf_reserve(struct conn_buf *b, size_t need)
+buf_reserve_upto(struct conn_buf *b, size_t need, size_t most)
 {
 	size_t ncap = b->cap ? b->cap : MH_IO_CHUNK;
 	char *np;
@@ -45,11 +46,19 @@ buf_reserve(struct conn_buf *b, size_t need)
 		return true;
 	while (ncap < b->len + need)
 		ncap *= 2;
+	if (most != 0 && ncap > most)
+		ncap = most > b->len + need ? most : b->len + need;
 	if ((np = realloc(b->p, ncap)) == NULL)
 		return false;
 	b->p = np;
 	b->cap = ncap;
 	return true;
+}
+
+static bool
+buf_reserve(struct conn_buf *b, size_t need)
+{
+	return buf_reserve_upto(b, need, 0);
 }
 
 static void
@@ -112,6 +121,9 @@ queue_answer(struct conn *c, const struct http_request *req,
 	c->close_after = close;
 	c->answered = true;
 	c->state = close ? CONN_CLOSING : c->state;
+	/* The body has been used (or is not wanted): give the memory back
+	 * now, not once the answer is written (wait mode's budget). */
+	buf_free(&c->body);
 	if (c->cfg->log != NULL)
 		c->cfg->log(c->log_arg, req, resp->status, resp->body_len,
 		    c->start_us, c->api->detail);
@@ -150,11 +162,32 @@ answer(struct conn *c, const char *body, size_t body_len, int64_t now_ms)
 
 /* ---- the body ---- */
 
+/* Room for n more body bytes, the buffer no larger than the body can be:
+ * Content-Length, or the limit plus one chunk of raw input. */
+static bool
+body_reserve(struct conn *c, size_t n)
+{
+	return buf_reserve_upto(&c->body, n, c->req.chunked ?
+	    c->cfg->body_limit + MH_IO_CHUNK : (size_t)c->req.content_length);
+}
+
+/* The most body bytes one read may take. */
+static size_t
+body_read_size(const struct conn *c)
+{
+	size_t rest;
+
+	if (c->req.chunked)
+		return MH_IO_CHUNK;
+	rest = (size_t)c->req.content_length - c->body.len;
+	return rest < MH_IO_CHUNK * 4 ? rest : MH_IO_CHUNK * 4;
+}
+
 /* Moves n received bytes from in.p (at from) to the body. */
 static bool
 take_input(struct conn *c, size_t n)
 {
-	if (!buf_reserve(&c->body, n)) {
+	if (!body_reserve(c, n)) {
 		conn_abort(c);
 		return false;
 	}
@@ -393,13 +426,11 @@ conn_read_buf(struct conn *c, char **p, size_t *cap)
 	char *np;
 
 	if (c->state == CONN_BODY) {
-		want = MH_IO_CHUNK;
-		if (!c->req.chunked) {
-			want = (size_t)c->req.content_length - c->body.len;
-			if (want > MH_IO_CHUNK * 4)
-				want = MH_IO_CHUNK * 4;
-		}
-		if (!buf_reserve(&c->body, want))
+		want = body_read_size(c);
+		/* Content-Length: room for all the rest at once (address
+		 * space until it arrives), not copied as it grows. */
+		if (!body_reserve(c, c->req.chunked ? want :
+		    (size_t)c->req.content_length - c->body.len))
 			return false;
 		*p = c->body.p + c->body.len;
 		*cap = want;
@@ -532,6 +563,25 @@ conn_abort(struct conn *c)
 	c->aborted = true;
 	c->head_len = c->head_off = 0;
 	c->resp_len = c->resp_off = 0;
+}
+
+size_t
+conn_body_held(const struct conn *c)
+{
+	return c->body.len;
+}
+
+size_t
+conn_body_read_size(const struct conn *c)
+{
+	return conn_want(c) == CONN_READ && c->state == CONN_BODY ?
+	    body_read_size(c) : 0;
+}
+
+bool
+conn_body_pending(const struct conn *c)
+{
+	return !c->closed && c->state == CONN_BODY && !c->answered;
 }
 
 bool

@@ -137,6 +137,16 @@ void		conn_shutdown(struct conn *c);
 void		conn_abort(struct conn *c);
 
 /*
+ * Request body memory, for a budget across connections (wait mode): the
+ * bytes of body held (freed once the request is answered), how many the
+ * next read may add (0: it reads no body), and whether a body is still
+ * being received.
+ */
+size_t		conn_body_held(const struct conn *c);
+size_t		conn_body_read_size(const struct conn *c);
+bool		conn_body_pending(const struct conn *c);
+
+/*
  * Done after a last answer while the peer may still be sending (a request
  * cut short by an error, pipelined requests after the last one answered).
  * Closing a socket with unread input sends a reset that can destroy the

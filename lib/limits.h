@@ -64,5 +64,9 @@
 #define MH_SERVE_ACCEPT_BATCH		1
 /* A worker this many connections above the least loaded stops accepting. */
 #define MH_SERVE_BALANCE_SLACK		1
+/* Request body bytes a worker holds at once, across its connections, in
+ * largest bodies (api_body_limit of --max-size: 32 MiB by default).  Past
+ * it, connections wait unread for memory, but one reads on (cmd/serve.c). */
+#define MH_SERVE_BODY_BUDGET		4
 
 #endif /* MH_LIMITS_H */

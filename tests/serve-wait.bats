@@ -373,6 +373,151 @@ assert_single() {
 	assert_equal "${WORKERS[*]}" "$worker"
 }
 
+# hold_idle PORT N OUT: in the background (its PID appended to BG), open N
+# keep-alive connections one after another (connect, GET /healthz, read the
+# answer, keep the socket) and write "ok SLOWEST_MS" to OUT, or "failed:
+# WHY" if a connection is not answered within 3 s or all in 15 s.  Then hold them until
+# OUT.check exists (at most 60 s), ask GET /healthz once more on each, and
+# append "still ok" if every one answers.
+hold_idle() {
+	python3 -c '
+import os, socket, sys, time
+port, n, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+REQ = b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+def report(line):
+    with open(out, "a") as f:
+        f.write(line + "\n")
+def ask(s):
+    s.sendall(REQ)
+    got = b""
+    while not (got.startswith(b"HTTP/1.1 200 ") and got.endswith(b"\r\n\r\n{\"status\":\"ok\"}")):
+        d = s.recv(4096)
+        if not d:
+            raise EOFError("closed by the server")
+        got += d
+conns, slowest, start = [], 0.0, time.monotonic()
+for i in range(n):
+    t = time.monotonic()
+    if t - start > 15:
+        report("failed: %d of %d connections answered in 15 s" % (i, n))
+        sys.exit(1)
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=3)
+        ask(s)
+    except Exception as e:
+        report("failed: connection %d of %d after %.0f ms: %r" % (i + 1, n, (time.monotonic() - t) * 1000, e))
+        sys.exit(1)
+    conns.append(s)
+    slowest = max(slowest, time.monotonic() - t)
+report("ok %.0f" % (slowest * 1000))
+end = time.monotonic() + 60
+while not os.path.exists(out + ".check") and time.monotonic() < end:
+    time.sleep(0.05)
+try:
+    for s in conns:
+        ask(s)
+    report("still ok")
+except Exception as e:
+    report("not still open: %r" % (e,))
+' "$@" 3>&- &
+	BG+=($!)
+}
+
+@test "--workers 3, 200 idle keep-alive connections open (--idle-timeout 60): new clients are answered at once, the connections are spread over the workers" {
+	start_socket_server --workers 3 --idle-timeout 60
+	wait_for_workers 3 5 || fail "expected 3 workers, got ${#WORKERS[@]}: ${WORKERS[*]}"
+	local n=200 i w st socks
+	hold_idle "$PORT" "$n" "$DIR/idle"
+	# one after another, each is a new client while the earlier ones idle
+	for ((i = 0; i < 400; i++)); do
+		[[ -s $DIR/idle ]] && break
+		sleep 0.05
+	done
+	run -0 cat "$DIR/idle"
+	assert_output --regexp '^ok [0-9]+$'
+	for i in {1..5}; do
+		run -0 curl -sS --max-time 3 "$BASE_URL/healthz"
+		assert_output "$HEALTH_BODY"
+	done
+	# every worker holds about a third: at least a sixth
+	for w in "${WORKERS[@]}"; do
+		socks=$(find "/proc/$w/fd" -lname 'socket:*' 2>/dev/null | wc -l)
+		((socks - 1 >= n / 6)) || fail "worker $w holds $((socks - 1)) of the $n connections"
+	done
+	touch "$DIR/idle.check"
+	wait "${BG[0]}" || true
+	BG=()
+	run -0 cat "$DIR/idle"
+	assert_line --index 1 'still ok'
+}
+
+@test "--workers 1 --max-size 1M: 64 uploads that stall 100 bytes short hold request bodies within the worker's budget (VmHWM), then all complete with 201" {
+	local budget n=64 size=1000000 limit allowed
+	budget=$(sed -n 's/^#define MH_SERVE_BODY_BUDGET[[:space:]]*\([0-9]*\).*/\1/p' "$MSGHASH_TEST_SRCDIR/lib/limits.h")
+	[[ $budget =~ ^[0-9]+$ ]] || fail "no MH_SERVE_BODY_BUDGET in lib/limits.h"
+	start_socket_server --workers 1 --max-size 1M --body-timeout 60
+	wait_for_workers 1 5 || fail "expected 1 worker, got ${#WORKERS[@]}: ${WORKERS[*]}"
+	# the largest body of --max-size 1M is 2 MiB + 4 KiB (JSON escapes);
+	# the worker may hold `budget` of them, one more it lets finish, and
+	# the first bytes of each body read with its head (up to 128 KiB)
+	limit=$((2 * 1024 + 4))
+	allowed=$(((budget + 1) * limit + n * 128 + 8 * 1024))
+	# ASan's shadow memory and quarantine multiply RSS: a looser bound there.
+	[[ ${MSGHASH_SANITIZED:-no} == yes ]] && allowed=$((allowed * 2))
+	run -0 timeout 120 python3 -c '
+import hashlib, socket, sys, threading, time
+port, pid, n, size = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def hwm():
+    with open("/proc/%s/status" % pid) as f:
+        return [int(l.split()[1]) for l in f if l.startswith("VmHWM:")][0]
+def message(i):
+    return (b"%06d " % i + b"x" * size)[:size]
+def upload(i, go=None):
+    b = b"{\"message\":\"" + message(i) + b"\"}"
+    s = socket.create_connection(("127.0.0.1", port), timeout=60)
+    s.sendall(b"POST /messages HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(b) + b[:-100])
+    if go is not None:
+        sent[i] = True
+        go.wait()
+    s.sendall(b[-100:])
+    got = b""
+    while not got.endswith(b"\"}"):
+        d = s.recv(4096)
+        if not d:
+            break
+        got += d
+    want = b"{\"digest\":\"%s\"}" % hashlib.sha256(message(i)).hexdigest().encode()
+    return got.startswith(b"HTTP/1.1 201 ") and got.endswith(b"\r\n\r\n" + want)
+def client(i):
+    try:
+        ok[i] = upload(i, go)
+    except Exception as e:
+        print("upload %d: %r" % (i, e))
+# one whole upload first: the baseline has served one of the largest
+if not upload(n):
+    sys.exit("the first upload was not answered 201")
+base = hwm()
+go, sent, ok = threading.Event(), [False] * n, [False] * n
+threads = [threading.Thread(target=client, args=(i,)) for i in range(n)]
+for t in threads:
+    t.start()
+end = time.monotonic() + 10
+while not all(sent) and time.monotonic() < end:
+    time.sleep(0.05)
+time.sleep(0.5)
+grew = hwm() - base
+go.set()
+for t in threads:
+    t.join(90)
+print("grew %d kB; %d of %d uploads answered 201" % (grew, sum(ok), n))
+' "$PORT" "${WORKERS[0]}" "$n" "$size"
+	echo "# $output (allowed: $allowed kB)" >&3
+	assert_output --regexp "^grew [0-9]+ kB; $n of $n uploads answered 201\$"
+	local grew=${output#grew }
+	grew=${grew%% *}
+	((grew <= allowed)) || fail "the worker's VmHWM grew by $grew kB with $n bodies in progress, more than $allowed kB"
+}
+
 # round_trip: POST a message, GET it back (JSON and raw), look it up with the
 # CLI, and find the POST in the access log on the server's stderr
 round_trip() {

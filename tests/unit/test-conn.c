@@ -1018,6 +1018,71 @@ test_unread_input(void)
 	free(three.p);
 }
 
+/*
+ * Request body memory (conn.h; wait mode's budget): what a connection
+ * holds, what its next read may add, and that the body is given back once
+ * the request is answered, before the answer is written.
+ */
+static void
+test_body_memory(void)
+{
+	static const char head[] = "POST /messages HTTP/1.1\r\nHost: a\r\n"
+	    "Content-Length: 17\r\n\r\n";
+	static const char chunked[] = "POST /messages HTTP/1.1\r\nHost: a\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n";
+	static const char big[] = "POST /messages HTTP/1.1\r\nHost: a\r\n"
+	    "Content-Length: 1000000\r\n\r\n";
+	struct tconn t;
+	struct obuf out = { NULL, 0, 0 };
+	struct resp r;
+	char req[256];
+
+	tconn_init(&t, 1000);
+	ok(conn_body_held(&t.c) == 0 && conn_body_read_size(&t.c) == 0 &&
+	    !conn_body_pending(&t.c),
+	    "body memory: a new connection holds none and reads none");
+	snprintf(req, sizeof req, "%s%s", head, "{\"mess");
+	feed_str(&t.c, req, 1001);
+	is_int((int64_t)conn_body_held(&t.c), 6,
+	    "body memory: the body bytes read with the head are held");
+	is_int((int64_t)conn_body_read_size(&t.c), 11,
+	    "body memory: the next read may add the rest of the body");
+	ok(conn_body_pending(&t.c), "body memory: the body is pending");
+	feed_str(&t.c, "age\":\"abc\"}", 1002);
+	ok(conn_want(&t.c) == CONN_WRITE && conn_body_held(&t.c) == 0 &&
+	    !conn_body_pending(&t.c) && conn_body_read_size(&t.c) == 0,
+	    "body memory: answered: the body is given back before the "
+	    "answer is written");
+	drain(&t.c, &out, 1003);
+	ok(one_resp(&out, &r) && r.status == 201,
+	    "body memory: the answer is 201");
+	tconn_free(&t);
+
+	tconn_init(&t, 1000);
+	feed_str(&t.c, big, 1001);
+	is_int((int64_t)conn_body_read_size(&t.c), 4 * MH_IO_CHUNK,
+	    "body memory: a large body is read 4 * MH_IO_CHUNK at a time");
+	conn_timeout(&t.c, 1001 + cfg.body_ms);
+	ok(conn_body_held(&t.c) == 0 && !conn_body_pending(&t.c),
+	    "body memory: after a 408 nothing is held");
+	tconn_free(&t);
+
+	tconn_init(&t, 1000);
+	feed_str(&t.c, chunked, 1001);
+	is_int((int64_t)conn_body_read_size(&t.c), MH_IO_CHUNK,
+	    "body memory: chunked: one MH_IO_CHUNK a read");
+	tconn_free(&t);
+
+	tconn_init(&t, 1000);
+	feed_str(&t.c, "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n", 1001);
+	drain(&t.c, &out, 1002);
+	ok(conn_want(&t.c) == CONN_READ && conn_body_read_size(&t.c) == 0 &&
+	    !conn_body_pending(&t.c),
+	    "body memory: between requests no read is a body read");
+	tconn_free(&t);
+	free(out.p);
+}
+
 int
 main(void)
 {
@@ -1037,6 +1102,7 @@ main(void)
 	test_write_deadline_after_slow_answer();
 	test_pipelining();
 	test_unread_input();
+	test_body_memory();
 	rm_tree(root);
 	return done_testing();
 }
