@@ -154,8 +154,11 @@ answer(struct conn *c, const char *body, size_t body_len, int64_t now_ms)
 	if (c->cfg->now_ms != NULL)
 		now_ms = c->cfg->now_ms();	/* see conn_config.now_ms */
 	c->input_unread = c->answer_then_close;	/* its body is unread */
-	close = c->answer_then_close || !c->req.keep_alive ||
-	    c->shutting_down || ++c->requests >= c->cfg->max_requests;
+	/* A refused body ends the connection whichever way it was framed,
+	 * as a Content-Length over the limit does (DESIGN.md §5). */
+	close = c->answer_then_close || resp.status == 413 ||
+	    !c->req.keep_alive || c->shutting_down ||
+	    ++c->requests >= c->cfg->max_requests;
 	queue_answer(c, &c->req, &resp, close, c->req.method == HTTP_HEAD,
 	    now_ms);
 }

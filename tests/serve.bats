@@ -500,16 +500,20 @@ long_get() {
 	assert_rows
 }
 
-@test "--max-size 1K: a decoded message of 1024 bytes is stored, 1025 or 2000 bytes -> 413" {
+@test "--max-size 1K: a decoded message of 1024 bytes is stored, 1025 or 2000 bytes (also chunked) -> 413 and close" {
 	SERVE_GLOBAL=(--max-size 1K)
 	local m1024 m1025 m2000 esc=
 	m1024=$(head -c 1024 /dev/zero | tr '\0' m)
 	m1025=${m1024}m
 	m2000=$(head -c 2000 /dev/zero | tr '\0' m)
 	expect_row 201 keep "$(post_fmt "{\"message\":\"$m1024\"}")"
-	# The body was read whole, so framing is intact: the connection stays.
-	expect_row 413 keep "$(post_fmt "{\"message\":\"$m1025\"}")"
-	expect_row 413 keep "$(post_fmt "{\"message\":\"$m2000\"}")"
+	# A refused body ends the connection, as one over the body limit does
+	# (the contract of DESIGN.md §5 and msghash(1)).
+	expect_row 413 close "$(post_fmt "{\"message\":\"$m1025\"}")"
+	expect_row 413 close "$(post_fmt "{\"message\":\"$m2000\"}")"
+	# the same body chunked: 413 and close too, the probe after it unanswered
+	local j="{\"message\":\"$m2000\"}"
+	expect_row 413 close "POST /messages HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n$(printf %x ${#j})\r\n$j\r\n0\r\n\r\n"
 	# 1000 x \u0041 + 24 x a: a 6038-byte body that decodes to 1024 bytes
 	local i
 	for i in {1..1000}; do esc+='\\u0041'; done
