@@ -427,3 +427,63 @@ run_autogen() {
 	refute_line --partial autoreconf
 	refute_line --partial configure
 }
+
+# readme_deploy_lines: the README's indented systemd-socket-activate lines
+# (Deployment), one a line
+readme_deploy_lines() {
+	sed -n 's/^    \(systemd-socket-activate .*\)$/\1/p' "$README"
+}
+
+@test "quickstart: the README's systemd-socket-activate deployment lines serve as written" {
+	local line n=0 port store=$BATS_TEST_TMPDIR/deploy-store pid code
+	mkdir -m 700 "$store"
+	while IFS= read -r line; do
+		n=$((n + 1))
+		port=$((20000 + RANDOM % 40000))
+		# the same line with a free port, the test's store and binary
+		line=${line//127.0.0.1:8080/127.0.0.1:$port}
+		line=${line//"/var/lib/msghash"/$store}
+		line=${line//"/usr/local/bin/msghash"/$MSGHASH}
+		line=${line/ msghash serve/ $MSGHASH serve}
+		[[ $line == *"$MSGHASH serve"* ]] || fail "README line $n runs no msghash serve: $line"
+		# (a line without MSGHASH_DB serves the default store of the
+		# test's HOME, which is where the lookup below then looks)
+		SYSTEMD_LOG_LEVEL=err bash -c "exec $line" </dev/null >"$BATS_TEST_TMPDIR/deploy.$n.log" 2>&1 3>&- &
+		pid=$!
+		code=000
+		for _ in {1..100}; do
+			code=$(curl -sS --max-time 2 -o /dev/null -w '%{http_code}' -X POST \
+				-H 'Content-Type: application/json' -d '{"message":"foo"}' \
+				"http://127.0.0.1:$port/messages" 2>/dev/null) && [[ $code == 20[01] ]] && break
+			sleep 0.1
+		done
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" || true
+		[[ $code == 20[01] ]] || fail "README line $n did not serve (last: $code): $line: $(cat "$BATS_TEST_TMPDIR/deploy.$n.log")"
+		if [[ $line == *MSGHASH_DB=* ]]; then
+			run -0 "$MSGHASH" --db "$store" lookup "$(sha256_of_string foo)"
+		else
+			run -0 "$MSGHASH" lookup "$(sha256_of_string foo)"
+		fi
+		assert_output foo
+	done < <(readme_deploy_lines)
+	((n >= 2)) || fail "found $n systemd-socket-activate lines in the README (per connection and wait mode)"
+}
+
+@test "quickstart: the README's inetd and xinetd lines give msghash arguments it accepts" {
+	local store=$BATS_TEST_TMPDIR/inetd-store args
+	local -a argv
+	# inetd: "... /usr/local/bin/msghash msghash serve --db DIR": argv[0], then the arguments
+	args=$(sed -n 's|^    127\.0\.0\.1:8080 stream tcp nowait[^ ]* msghash /usr/local/bin/msghash msghash \(.*\)$|\1|p' "$README")
+	[[ -n $args ]] || fail "no inetd nowait line in the README"
+	read -r -a argv <<<"${args//\/var\/lib\/msghash/$store}"
+	run -0 bash -c 'printf "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n" | "$@"' _ "$MSGHASH" "${argv[@]}"
+	assert_output --partial '{"status":"ok"}'
+	# xinetd: server_args
+	args=$(sed -n 's|^ *server_args *= *\(.*\)$|\1|p' "$README")
+	[[ -n $args ]] || fail "no xinetd server_args in the README"
+	read -r -a argv <<<"${args//\/var\/lib\/msghash/$store}"
+	run -0 bash -c 'printf "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n" | "$@"' _ "$MSGHASH" "${argv[@]}"
+	assert_output --partial '{"status":"ok"}'
+	[[ -d $store ]] || fail "the lines did not use the --db they name"
+}
