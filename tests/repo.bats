@@ -57,3 +57,18 @@ STORE_FILE_RE='(^|/)(__db\.[0-9]+|__db\.register|log\.[0-9]{10}|[^/]*\.db|msghas
 		grep -qE "^##+ ${ref//./\\.}\.? " DESIGN.md || fail "DESIGN.md has no section $ref"
 	done
 }
+
+@test "one list of fuzz targets: tests/fuzz/targets is what Makefile.am builds" {
+	local listed built
+	listed=$(sort "$MSGHASH_TEST_SRCDIR/tests/fuzz/targets" | tr '\n' ' ')
+	built=$(sed -n '/^FUZZ_TARGETS = /,/^[^\t]/s|.*tests/fuzz/fuzz-\([a-z]*\).*|\1|p' \
+		"$MSGHASH_TEST_SRCDIR/Makefile.am" | sort | tr '\n' ' ')
+	[[ -n $listed ]] || fail "tests/fuzz/targets is empty"
+	assert_equal "$built" "$listed"
+	# and fuzz-http's seeds are the fixtures, not copies of them
+	local f
+	for f in "$MSGHASH_TEST_SRCDIR"/tests/fuzz/corpus/http/*; do
+		[[ ! -e $MSGHASH_TEST_SRCDIR/tests/fixtures/http/${f##*/} ]] ||
+			fail "${f##*/} is both a fixture and a fuzz seed"
+	done
+}
