@@ -226,3 +226,32 @@ SCRIPT
 	assert_one_line_error "msghash lookup: cannot open store '$MSGHASH_DB': a file of it is damaged"
 	assert_stderr_contains "restore the store from a backup"
 }
+
+@test "a full disk when the store needs recovery: one line that says the disk is full, then it recovers once there is room" {
+	script="$BATS_TEST_TMPDIR/fullrec.sh"
+	cat >"$script" <<'SCRIPT'
+set -u
+M=$1 T=$2 HOLD=$3
+mnt=$T/mnt
+mkdir -p "$mnt" && mount -t tmpfs -o size=192m tmpfs "$mnt" || exit 90
+S=$mnt/store
+d=$("$M" --db "$S" hash foo) || { echo "hash=$?"; exit 91; }
+# a writer dies holding the store: the next open must recover it
+/usr/bin/python3 "$HOLD" "$S" "$d" "$T/ready" &
+h=$!
+for _ in $(seq 100); do [ -e "$T/ready" ] && break; sleep 0.1; done
+kill -KILL $h; wait $h 2>/dev/null
+# the disk fills up
+dd if=/dev/zero of="$mnt/ballast" bs=1M status=none 2>/dev/null
+"$M" --db "$S" lookup "$d" >/dev/null 2>"$T/err"
+echo "full=$? $(cat "$T/err")"
+rm -f "$mnt/ballast"
+echo "after=$("$M" --db "$S" lookup "$d")"
+SCRIPT
+	run --separate-stderr unshare -rm bash "$script" "$MSGHASH" "$BATS_TEST_TMPDIR" \
+		"$MSGHASH_TEST_SRCDIR/tests/hold-record"
+	echo "# $output" >&3
+	assert_line --regexp "^full=3 msghash lookup: .*(filesystem is full|disk full).*$"
+	refute_line --regexp 'write: 0x'
+	assert_line "after=foo"
+}
