@@ -20,12 +20,13 @@ load_text_key() {
 	sed 's/../\\&/g' <<<"$1"
 }
 
-# store_big N: N random messages of 16 MB.  The log moves to a new file
-# every 64 MiB (DB_CONFIG's set_lg_max): 5 make two log files, 9 three.
+# store_big N: N random messages of 4 MB, each about 4.1 MB of log.  The
+# log moves to a new file every 16 MiB (DB_CONFIG's set_lg_max): 5 make
+# two log files, 9 three.
 store_big() {
 	local i
 	for ((i = 0; i < $1; i++)); do
-		head -c 16000000 /dev/urandom | "$MSGHASH" -m 17M hash - >/dev/null ||
+		head -c 4000000 /dev/urandom | "$MSGHASH" hash - >/dev/null ||
 		    return 1
 	done
 }
@@ -160,7 +161,7 @@ wait_for_copy() {
 @test "verify: a damaged record in a log file before the last: exit 3, names file and offset" {
 	store_big 5
 	[ -e "$(log_file 2)" ] || fail "only one log file"
-	dd if=/dev/urandom of="$(log_file 1)" bs=4096 seek=5000 count=1 conv=notrunc 2>/dev/null
+	dd if=/dev/urandom of="$(log_file 1)" bs=4096 seek=1250 count=1 conv=notrunc 2>/dev/null
 	run -3 --separate-stderr "$MSGHASH" verify
 	assert_damaged_log "log.0000000001 is unreadable at offset"
 }
@@ -173,7 +174,7 @@ wait_for_copy() {
 	off=$(log_record_offset 30)
 	[ -n "$off" ] || fail "no record offset from db5.3_printlog"
 	truncate -s "$off" "$(log_file 1)"
-	truncate -s 64M "$(log_file 1)"
+	truncate -s 16M "$(log_file 1)"
 	run -3 --separate-stderr "$MSGHASH" verify
 	assert_damaged_log "log.0000000001 breaks off at offset $off"
 }
