@@ -8,6 +8,9 @@
 # Expected values come from the specification (RFC 9110 reason phrases, the
 # header order of msghash(1)) and from sha256sum, never from a run of msghash.
 
+# shellcheck source=tests/activate.bash
+source "$MSGHASH_TEST_SRCDIR/tests/activate.bash"
+
 # Raw request/expected-response pairs, read from the source tree (VPATH builds).
 HTTP_FIXTURES="$MSGHASH_TEST_SRCDIR/tests/fixtures/http"
 
@@ -430,14 +433,10 @@ wait_for_workers() {
 # ACTIVATOR_PID and SOCKET_LOG (the server's stdout and stderr: the access
 # log).  All waits are bounded.
 start_socket_server() {
-	local attempt port i connected code v
-	local -a act=()
+	local port i code v
 	SOCKET_LOG=$BATS_TEST_TMPDIR/activator.log
 	case $SOCKET_MODE in
-	inetd) act=(--inetd -a) ;;
-	wait) act=() ;;
-	stdin) act=(--inetd) ;;
-	fd0) ;;
+	inetd | wait | stdin | fd0) ;;
 	*) fail "unknown SOCKET_MODE '$SOCKET_MODE' (inetd, wait, stdin or fd0)" ;;
 	esac
 	# systemd-socket-activate passes on only PATH, TERM, USER, HOME and its
@@ -448,12 +447,11 @@ start_socket_server() {
 	for v in ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS; do
 		[[ -v $v ]] && senv+=(-E "$v=${!v}")
 	done
-	for attempt in {1..20}; do
-		if [[ $SOCKET_MODE == fd0 ]]; then
-			# the kernel picks a free port; python3 reports it, then
-			# becomes msghash serve with the listening socket on fd 0
-			local portfile=$BATS_TEST_TMPDIR/port.$attempt
-			python3 -c '
+	if [[ $SOCKET_MODE == fd0 ]]; then
+		# the kernel picks a free port; python3 reports it, then
+		# becomes msghash serve with the listening socket on fd 0
+		local portfile=$BATS_TEST_TMPDIR/port
+		python3 -c '
 import os, socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 s.bind(("127.0.0.1", 0))
@@ -465,59 +463,42 @@ os.dup2(s.fileno(), 0)
 s.close()
 os.execv(sys.argv[2], sys.argv[2:])
 ' "$portfile" "$MSGHASH" serve "$@" </dev/null >>"$SOCKET_LOG" 2>&1 3>&- &
-			ACTIVATOR_PID=$!
-			for i in {1..200}; do
-				[[ -s $portfile ]] && break
-				sleep 0.05
-			done
-			port=$(cat "$portfile" 2>/dev/null) ||
-				fail "python3 did not report a listening port: $(cat "$SOCKET_LOG")"
-		else
-			port=$((20000 + RANDOM % 40000))
-			# someone else listens there: try another port
-			if (exec 9<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-				continue
-			fi
-			SYSTEMD_LOG_LEVEL=err "${SOCKET_WRAP[@]}" systemd-socket-activate "${act[@]}" \
-				-E MSGHASH_DB="$MSGHASH_DB" "${senv[@]}" -l "127.0.0.1:$port" \
-				"$MSGHASH" serve "$@" </dev/null >>"$SOCKET_LOG" 2>&1 3>&- &
-			ACTIVATOR_PID=$!
-		fi
-		connected=0
-		for i in {1..300}; do
-			if ! pid_alive "$ACTIVATOR_PID"; then
-				wait "$ACTIVATOR_PID" 2>/dev/null || true
-				ACTIVATOR_PID=
-				# the bind failed: try another port; but a server
-				# that was reachable and then died is a failure
-				if ((connected)) || [[ $SOCKET_MODE == fd0 ]]; then
-					fail "msghash serve ($SOCKET_MODE mode) exited before it answered GET /healthz: $(cat "$SOCKET_LOG")"
-				fi
-				break
-			fi
-			if ((!connected)) && (exec 9<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-				connected=1
-			fi
-			if ((connected)); then
-				code=200
-				if [[ $SOCKET_MODE != inetd ]]; then
-					code=$(curl -sS --max-time 1 -o /dev/null -w '%{http_code}' \
-						"http://127.0.0.1:$port/healthz" 2>/dev/null) || true
-				fi
-				if [[ $code == 200 ]] && pid_alive "$ACTIVATOR_PID"; then
-					PORT=$port
-					BASE_URL=http://127.0.0.1:$PORT
-					return 0
-				fi
-			fi
+		ACTIVATOR_PID=$!
+		for i in {1..200}; do
+			[[ -s $portfile ]] && break
 			sleep 0.05
 		done
-		if [[ -n $ACTIVATOR_PID ]]; then
-			stop_socket_server || true
-			fail "msghash serve ($SOCKET_MODE mode) on 127.0.0.1:$port did not become ready (connect: $connected): $(cat "$SOCKET_LOG")"
+		port=$(cat "$portfile" 2>/dev/null) ||
+			fail "python3 did not report a listening port: $(cat "$SOCKET_LOG")"
+	else
+		ACTIVATE_WRAP=("${SOCKET_WRAP[@]}")
+		activate_start "$SOCKET_MODE" "$SOCKET_LOG" -E MSGHASH_DB="$MSGHASH_DB" \
+			"${senv[@]}" -- "$MSGHASH" serve "$@" ||
+			fail "could not start systemd-socket-activate on a free port: $(cat "$SOCKET_LOG")"
+		ACTIVATOR_PID=$ACTIVATE_PID
+		port=$ACTIVATE_PORT
+	fi
+	# Ready: per connection once it accepts; in the wait modes once a
+	# worker answers GET /healthz.
+	for i in {1..300}; do
+		pid_alive "$ACTIVATOR_PID" ||
+			fail "msghash serve ($SOCKET_MODE mode) exited before it answered GET /healthz: $(cat "$SOCKET_LOG")"
+		code=200
+		if [[ $SOCKET_MODE != inetd ]]; then
+			code=$(curl -sS --max-time 1 -o /dev/null -w '%{http_code}' \
+				"http://127.0.0.1:$port/healthz" 2>/dev/null) || true
+		elif activate_port_free "$port"; then
+			code=000
 		fi
+		if [[ $code == 200 ]]; then
+			PORT=$port
+			BASE_URL=http://127.0.0.1:$PORT
+			return 0
+		fi
+		sleep 0.05
 	done
-	fail "could not start systemd-socket-activate on a free port: $(cat "$SOCKET_LOG")"
+	stop_socket_server || true
+	fail "msghash serve ($SOCKET_MODE mode) on 127.0.0.1:$port did not become ready: $(cat "$SOCKET_LOG")"
 }
 
 # stop_socket_server: SIGTERM to our activator or master only (the
