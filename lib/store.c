@@ -13,9 +13,10 @@
  *  - synchronous commits (never DB_TXN_NOSYNC): a put returns only once the
  *    commit is durable;
  *  - SIGTERM/SIGINT/SIGHUP are blocked from open to close and an alarm()
- *    watchdog guards each call (see watchdog_arm): Debian's libdb uses non-robust pthread
- *    mutexes, so a process must never die inside libdb, and one that waits
- *    on a dead process's mutex would otherwise wait for ever (§4.4).
+ *    watchdog guards each call (lib/guard.c: guard_enter, guard_leave):
+ *    Debian's libdb uses non-robust pthread mutexes, so a process must
+ *    never die inside libdb, and one that waits on a dead process's mutex
+ *    would otherwise wait for ever (§4.4).
  */
 #include <config.h>
 
@@ -37,6 +38,8 @@
 
 #include <db.h>
 
+#include "guard.h"
+#include "io.h"
 #include "limits.h"
 #include "store.h"
 #include "banned.h"
@@ -44,6 +47,8 @@
 #define STORE_LOCK_FILE		"msghash.lock"
 #define STORE_DB_FILE		"messages.db"
 #define STORE_CONFIG_FILE	"DB_CONFIG"
+#define STORE_REGISTRY_FILE	"__db.register"	/* DB_REGISTER's; lib/guard.c
+						   reads its slots */
 
 /* DESIGN.md §4: exactly these, and not FAILCHK/PRIVATE/SYSTEM_MEM/CDB/THREAD. */
 #define STORE_ENV_FLAGS	(DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | \
@@ -95,435 +100,19 @@ struct store {
 	bool		 unsynced;	/* STORE_DEFER_SYNC puts to flush */
 };
 
-/* ---- process protection: deferred signals and the watchdog ---- */
-
-/* Ends a wait for msghash.lock: see lock_wait. */
-#define GATE_TIMER_SIGNAL	SIGRTMIN
-
-/*
- * Blocks the stop signals; unblocks the two the store itself needs, the
- * watchdog's SIGALRM and GATE_TIMER_SIGNAL, which a parent could have left
- * blocked (a signal mask survives exec): the watchdog would never fire and
- * a wait for the lock would never end.
- */
-static void
-signals_defer(sigset_t *saved)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, saved);
-	sigemptyset(&set);
-	sigaddset(&set, SIGALRM);
-	sigaddset(&set, GATE_TIMER_SIGNAL);
-	sigprocmask(SIG_UNBLOCK, &set, NULL);
-}
-
-/*
- * The watchdog.  Debian's libdb uses non-robust pthread mutexes: a process
- * that waits on the mutex of a process that died, or that is stopped, does
- * not wake.  So while a store call runs, SIGALRM ticks every
- * MH_STORE_TICK_SEC and its handler judges the call:
- *  - progressing (a new call began, or this process used
- *    MH_STORE_GATE_PROGRESS_US of CPU since the last tick): let it run, up
- *    to MH_STORE_WATCHDOG_SEC for one call;
- *  - stalled for MH_STORE_STALL_SEC: it waits on a stopped or stuck process;
- *  - stalled while the registry shows a dead process, or no longer shows
- *    this one (somebody recovered the environment): it waits on a mutex
- *    nobody will release.
- * Then it gives up: the caller's hook says why (a 503, a line on stderr)
- * and ends the process with exit status 3.  Its registry slot is then dead,
- * so the next opener recovers the environment.  A SIGBUS inside the store
- * (a region file that cannot be filled: disk full, truncated) ends the same
- * way instead of crashing.
- *
- * The alarm is armed lazily, when a call begins and none is pending
- * (alarm(2) was a sixth of a keep-alive request's CPU); a tick that finds
- * the process outside the store is stale: ignored and not renewed.
- */
-static volatile sig_atomic_t watchdog_inside, watchdog_pending;
-static volatile sig_atomic_t watchdog_calls;	/* calls begun */
-static sig_atomic_t tick_calls, call_ticks, stalled_ticks;
-static long long tick_cpu_ns;			/* at the last tick */
-static void (*watchdog_hook)(const char *why);
-
-/*
- * The gate: msghash.lock is held only around DB_ENV->open and ->close, and
- * a holder that hangs stops every process.  It can hang for good: a joiner
- * blocks on a mutex of a process that DB_REGISTER saw alive (stopped, say)
- * and that was killed since.  So a holder that is stalled for
- * MH_STORE_GATE_SEC gives up, and the next opener recovers.  A holder that
- * only runs slowly (overload) keeps the gate, up to MH_STORE_WATCHDOG_SEC.
- * A holder that is itself recovering may take long: libdb says so through
- * DB_VERB_REGISTER (store_msgcall), and then MH_STORE_RECOVERY_SEC applies.
- * While a process waits for the lock (gate_waiting), its own timer bounds
- * the wait and the ticks do not count.
- */
-static volatile sig_atomic_t gate_held, gate_recovering, gate_waiting;
-static volatile time_t gate_since;	/* CLOCK_MONOTONIC s of acquisition */
-
-/*
- * The registry (DB_REGISTER's __db.register): one slot of REGISTRY_SLOT
- * bytes per process, "X ..." when empty, else its PID, and the process
- * holds an fcntl lock on the slot's first byte while it is attached.  A
- * filled slot that nobody locks is a process that died attached.  The
- * file is opened once and kept open: closing any descriptor of a file
- * drops all of this process's fcntl locks on it, its own slot included.
- */
-#define REGISTRY_FILE	"__db.register"
-#define REGISTRY_SLOT	25
-static int registry_fd = -1;
-static volatile sig_atomic_t registry_attached;	/* our slot is filled */
-
-/* This process's CPU time (async-signal-safe); -1 if unknown. */
-static long long
-cpu_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == -1)
-		return -1;
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static time_t
-monotonic_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
-
-/* In the handler: whether the process got anywhere since the last tick. */
-static bool
-tick_progressed(void)
-{
-	long long now = cpu_ns(), then = tick_cpu_ns;
-	bool new_call = tick_calls != watchdog_calls;
-
-	tick_cpu_ns = now;
-	tick_calls = watchdog_calls;
-	call_ticks = new_call ? 1 : call_ticks + 1;
-	return new_call || (now >= 0 && then >= 0 &&
-	    now - then >= MH_STORE_GATE_PROGRESS_US * 1000LL);
-}
-
-/* A slot's PID (async-signal-safe); 0 if the slot is empty or garbled. */
-static long
-registry_slot_pid(const char *slot)
-{
-	long pid = 0;
-	int i;
-
-	if (slot[0] == 'X')
-		return 0;
-	for (i = 0; i < REGISTRY_SLOT - 1; i++)
-		if (slot[i] >= '0' && slot[i] <= '9')
-			pid = pid * 10 + (slot[i] - '0');
-	return pid;
-}
-
-/*
- * The first filled slot of another process that is alive (its slot is
- * locked) or dead (unlocked), as asked; 0 if none.  *self_seen: whether
- * our own PID is in a slot (our own locks never conflict with us, so our
- * slot tells nothing).  Async-signal-safe.
- */
-static long
-registry_find(int fd, bool alive, bool *self_seen)
-{
-	static char buf[REGISTRY_SLOT * 2048];
-	struct flock fl;
-	long pid, self = (long)getpid();
-	off_t off = 0;
-	ssize_t n, i;
-
-	*self_seen = false;
-	while ((n = pread(fd, buf, sizeof buf, off)) >= REGISTRY_SLOT) {
-		for (i = 0; i + REGISTRY_SLOT <= n; i += REGISTRY_SLOT) {
-			if ((pid = registry_slot_pid(buf + i)) == 0)
-				continue;
-			if (pid == self) {
-				*self_seen = true;
-				continue;
-			}
-			memset(&fl, 0, sizeof fl);
-			fl.l_type = F_WRLCK;
-			fl.l_whence = SEEK_SET;
-			fl.l_start = off + i;
-			fl.l_len = 1;
-			if (fcntl(fd, F_GETLK, &fl) == 0 &&
-			    (fl.l_type != F_UNLCK) == alive)
-				return pid;
-		}
-		off += i;
-	}
-	return 0;
-}
-
-/*
- * In the handler: whether a process died attached, or our own slot was
- * emptied (somebody recovered the environment): either way, nobody will
- * release what this process may be waiting for.
- */
-static bool
-registry_shows_death(void)
-{
-	bool self_seen;
-
-	if (registry_fd == -1)
-		return false;
-	return registry_find(registry_fd, false, &self_seen) != 0 ||
-	    (registry_attached && !self_seen);
-}
-
-static void
-watchdog_give_up(int sig, const char *why)
-{
-	if (watchdog_hook != NULL)
-		watchdog_hook(why);	/* last words; ends the process */
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-/* In the handler: the verdict on a gate holder (see gate_held). */
-static void
-gate_judge(bool progressed, time_t now)
-{
-	if (gate_recovering) {
-		if (now - gate_since >= MH_STORE_RECOVERY_SEC)
-			watchdog_give_up(SIGALRM, "recovering the store took "
-			    "too long");
-		return;
-	}
-	if (now - gate_since >= MH_STORE_WATCHDOG_SEC ||
-	    (!progressed && stalled_ticks >= MH_STORE_GATE_SEC /
-	    MH_STORE_TICK_SEC))
-		watchdog_give_up(SIGALRM, "the store did not let this process "
-		    "in (a process holding it is stopped or stuck)");
-}
-
-static void
-watchdog_fire(int sig)
-{
-	bool progressed;
-
-	(void)sig;
-	if (!watchdog_inside) {
-		watchdog_pending = 0;	/* stale: let the next call re-arm */
-		return;
-	}
-	alarm(MH_STORE_TICK_SEC);
-	if (gate_waiting)
-		return;
-	progressed = tick_progressed();
-	stalled_ticks = progressed ? 0 : stalled_ticks + 1;
-	if (gate_held) {
-		gate_judge(progressed, monotonic_sec());
-		return;
-	}
-	if (call_ticks > MH_STORE_WATCHDOG_SEC / MH_STORE_TICK_SEC)
-		watchdog_give_up(SIGALRM, "a store call did not finish in time");
-	if (stalled_ticks >= MH_STORE_STALL_SEC / MH_STORE_TICK_SEC)
-		watchdog_give_up(SIGALRM, "the store did not answer (a process "
-		    "holding it is stopped or stuck)");
-	if (stalled_ticks > 0 && registry_shows_death())
-		watchdog_give_up(SIGALRM, "a process died holding the store "
-		    "(the next one to open it recovers it)");
-}
-
-/* SIGBUS: inside the store, a region file that cannot be filled. */
-static void
-watchdog_fault(int sig)
-{
-	if (watchdog_inside)
-		watchdog_give_up(sig, "a file of the store could not be "
-		    "written (disk full, or a damaged region file)");
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-void
-store_set_watchdog_hook(void (*fn)(const char *why))
-{
-	watchdog_hook = fn;
-}
-
-static void
-watchdog_install(void)
-{
-	static bool installed;
-	struct sigaction sa;
-
-	if (installed)
-		return;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = watchdog_fire;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, NULL);
-	sa.sa_handler = watchdog_fault;
-	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
-	sigaction(SIGBUS, &sa, NULL);
-	installed = true;
-}
-
-/* A store call begins: count it, and make sure a tick is coming. */
-static void
-watchdog_arm(void)
-{
-	watchdog_install();
-	watchdog_calls++;
-	watchdog_inside = 1;
-	if (!watchdog_pending) {
-		watchdog_pending = 1;
-		alarm(MH_STORE_TICK_SEC);
-	}
-}
-
-static void
-watchdog_disarm(void)
-{
-	watchdog_inside = 0;
-}
-
-static void
-sleep_us(long us)
-{
-	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /* Random back-off between retries, so that colliding processes part. */
 static void
 backoff(struct store *st)
 {
 	st->rng = st->rng * 1103515245u + 12345u;
-	sleep_us((long)((st->rng >> 8) % MH_STORE_BACKOFF_MAX_US));
+	io_sleep_us((long)((st->rng >> 8) % MH_STORE_BACKOFF_MAX_US));
 }
 
-/* ---- the application lock around DB_ENV->open and ->close ---- */
-
-/*
- * Waiting for msghash.lock.  Polling it (LOCK_NB and a growing sleep) cost
- * a crowd of per-connection openers ~95 flock/nanosleep pairs and as many
- * context switches per connection: more CPU than the open itself.  A
- * blocking flock() instead queues the waiter in the kernel, which hands the
- * lock on at release.  A one-shot POSIX timer bounds the wait: it raises
- * GATE_TIMER_SIGNAL (unblocked by signals_defer), whose handler is
- * installed without SA_RESTART, so the flock() returns EINTR.  The timer
- * is made per wait (only a contended acquisition needs one, and timers do
- * not survive fork()).
- */
-static volatile sig_atomic_t gate_wait_expired;
-
-static void
-gate_timer_fire(int sig)
-{
-	(void)sig;
-	gate_wait_expired = 1;
-}
-
-/* Arms a timer that interrupts a blocking call after ms; false: none. */
-static bool
-gate_timer_start(timer_t *timer, long ms)
-{
-	struct sigaction sa;
-	struct sigevent sev;
-	struct itimerspec its;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = gate_timer_fire;	/* no SA_RESTART: see above */
-	sigemptyset(&sa.sa_mask);
-	memset(&sev, 0, sizeof sev);
-	sev.sigev_notify = SIGEV_SIGNAL;
-	sev.sigev_signo = GATE_TIMER_SIGNAL;
-	memset(&its, 0, sizeof its);
-	its.it_value.tv_sec = ms / 1000;
-	its.it_value.tv_nsec = (ms % 1000) * 1000000;
-	gate_wait_expired = 0;
-	if (sigaction(GATE_TIMER_SIGNAL, &sa, NULL) == -1 ||
-	    timer_create(CLOCK_MONOTONIC, &sev, timer) == -1)
-		return false;
-	if (timer_settime(*timer, 0, &its, NULL) == -1) {
-		timer_delete(*timer);
-		return false;
-	}
-	return true;
-}
-
-static long
-ms_since(const struct timespec *start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - start->tv_sec) * 1000 +
-	    (now.tv_nsec - start->tv_nsec) / 1000000;
-}
-
-/*
- * Without a timer (timer_create can fail with EAGAIN, e.g. at
- * RLIMIT_SIGPENDING), the old way: poll, sleeping 50 us doubling to 2 ms.
- */
-static int
-lock_poll(const struct store *st, const struct timespec *start)
-{
-	long pause_us = 50;
-
-	while (flock(st->lock_fd, LOCK_EX | LOCK_NB) == -1) {
-		if (errno != EWOULDBLOCK && errno != EINTR)
-			return -1;
-		if (ms_since(start) >= MH_STORE_LOCK_TIMEOUT_MS) {
-			errno = EWOULDBLOCK;
-			return -1;
-		}
-		sleep_us(pause_us);
-		if (pause_us < 2000)
-			pause_us *= 2;
-	}
-	return 0;
-}
-
-/* flock(LOCK_EX) within MH_STORE_LOCK_TIMEOUT_MS; -1, EWOULDBLOCK: timed out */
-static int
-lock_wait(const struct store *st)
-{
-	struct timespec start;
-	timer_t timer;
-	int ret, saved;
-
-	if (flock(st->lock_fd, LOCK_EX | LOCK_NB) == 0)
-		return 0;
-	if (errno != EWOULDBLOCK)
-		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	gate_waiting = 1;
-	if (!gate_timer_start(&timer, MH_STORE_LOCK_TIMEOUT_MS)) {
-		ret = lock_poll(st, &start);
-		gate_waiting = 0;
-		return ret;
-	}
-	while ((ret = flock(st->lock_fd, LOCK_EX)) == -1 && errno == EINTR &&
-	    !gate_wait_expired)
-		;		/* another signal's handler ran: wait on */
-	saved = ret == -1 && errno == EINTR ? EWOULDBLOCK : errno;
-	timer_delete(timer);
-	gate_waiting = 0;
-	errno = saved;
-	return ret;
-}
-
+/* msghash.lock around DB_ENV->open and ->close (lib/guard.c: the gate). */
 static enum mh_status
 lock_acquire(struct store *st, struct mh_err *err)
 {
-	if (lock_wait(st) == -1) {
+	if (guard_gate_acquire(st->lock_fd) == -1) {
 		if (errno == EWOULDBLOCK)
 			return mh_errf(err, MH_STORE, "store '%s' is busy: no "
 			    "turn at its lock for %d ms", st->dir,
@@ -531,19 +120,13 @@ lock_acquire(struct store *st, struct mh_err *err)
 		return mh_errf(err, MH_STORE, "cannot lock store '%s': %s",
 		    st->dir, strerror(errno));
 	}
-	gate_recovering = 0;
-	gate_since = monotonic_sec();
-	stalled_ticks = 0;
-	gate_held = 1;
 	return MH_OK;
 }
 
 static void
 lock_release(struct store *st)
 {
-	flock(st->lock_fd, LOCK_UN);
-	gate_held = 0;
-	stalled_ticks = 0;
+	guard_gate_release(st->lock_fd);
 }
 
 /* ---- creating the directory and its files ---- */
@@ -676,7 +259,8 @@ store_errcall(const DB_ENV *env, const char *prefix, const char *msg)
 /*
  * Informational messages: not for our users.  With DB_VERB_REGISTER,
  * env_register.c says "recovery required" (a dead process) or "creating"
- * (a new registry) when this open is about to recover: see gate_held.
+ * (a new registry) when this open is about to recover: the gate then
+ * allows it longer (lib/guard.c).
  */
 static void
 store_msgcall(const DB_ENV *env, const char *msg)
@@ -684,7 +268,7 @@ store_msgcall(const DB_ENV *env, const char *msg)
 	(void)env;
 	if (strstr(msg, "recovery required") != NULL ||
 	    strstr(msg, ": creating ") != NULL)
-		gate_recovering = 1;
+		guard_note_recovering();
 }
 
 /*
@@ -819,34 +403,11 @@ regions_reserve(const struct store *st)
 	return ret;
 }
 
-/*
- * Points registry_fd at the registry this process just attached to.  A
- * descriptor of a replaced registry (unlinked to force a recovery) is
- * closed: this process holds no lock on that file any more.
- */
-static void
-registry_track(const struct store *st)
-{
-	char path[4096 + 32];
-	struct stat now, held;
-
-	snprintf(path, sizeof path, "%s/%s", st->dir, REGISTRY_FILE);
-	if (stat(path, &now) == -1)
-		return;
-	if (registry_fd != -1 && (fstat(registry_fd, &held) == -1 ||
-	    held.st_ino != now.st_ino || held.st_dev != now.st_dev)) {
-		close(registry_fd);
-		registry_fd = -1;
-	}
-	if (registry_fd == -1)
-		registry_fd = open(path, O_RDONLY | O_CLOEXEC);
-	registry_attached = registry_fd != -1;
-}
-
 /* Joins the environment, under the lock. */
 static int
 env_open_locked(struct store *st)
 {
+	char path[4096 + 32];
 	int ret;
 
 	if ((ret = db_env_create(&st->env, 0)) != 0) {
@@ -865,7 +426,8 @@ env_open_locked(struct store *st)
 		st->env = NULL;
 		return ret;
 	}
-	registry_track(st);
+	snprintf(path, sizeof path, "%s/%s", st->dir, STORE_REGISTRY_FILE);
+	guard_registry_track(path);
 	return 0;
 }
 
@@ -875,7 +437,7 @@ env_close_locked(struct store *st)
 	if (st->db != NULL)
 		st->db->close(st->db, DB_NOSYNC);	/* DESIGN.md §4.5: in the log */
 	st->db = NULL;
-	registry_attached = 0;	/* the close empties our slot */
+	guard_registry_detach();	/* the close empties our slot */
 	if (st->env != NULL)
 		st->env->close(st->env, 0);
 	st->env = NULL;
@@ -920,7 +482,7 @@ unwedge_locked(struct store *st)
 	snprintf(path, sizeof path, "%s/%s", st->dir, store_regions[0]);
 	if (!primary_region_abandoned(path))
 		return false;
-	snprintf(path, sizeof path, "%s/__db.register", st->dir);
+	snprintf(path, sizeof path, "%s/%s", st->dir, STORE_REGISTRY_FILE);
 	return unlink(path) == 0;
 }
 
@@ -938,12 +500,10 @@ static enum mh_status
 regions_check_locked(struct store *st, struct mh_err *err)
 {
 	char path[4096 + 32];
-	bool self_seen;
 	size_t i;
 	long live;
-	int fd;
 
-	snprintf(path, sizeof path, "%s/%s", st->dir, REGISTRY_FILE);
+	snprintf(path, sizeof path, "%s/%s", st->dir, STORE_REGISTRY_FILE);
 	if (access(path, F_OK) == -1)
 		return MH_OK;		/* no registry: the open recovers */
 	for (i = 0; i < STORE_REGION_COUNT; i++) {
@@ -953,12 +513,8 @@ regions_check_locked(struct store *st, struct mh_err *err)
 	}
 	if (i == STORE_REGION_COUNT)
 		return MH_OK;
-	snprintf(path, sizeof path, "%s/%s", st->dir, REGISTRY_FILE);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return MH_OK;
-	live = registry_find(fd, true, &self_seen);
-	close(fd);		/* not attached here: no lock of ours to lose */
-	if (live != 0)
+	snprintf(path, sizeof path, "%s/%s", st->dir, STORE_REGISTRY_FILE);
+	if ((live = guard_registry_live(path)) != 0)
 		return mh_errf(err, MH_STORE, "store '%s' lost its region "
 		    "files (%s) while process %ld still uses it: stop every "
 		    "msghash process on it, then run msghash again (it "
@@ -1008,7 +564,7 @@ db_open_retry(struct store *st)
 	while ((ret = db_open(st)) == DB_LOCK_DEADLOCK ||
 	    ret == DB_LOCK_NOTGRANTED) {
 		if (tries++ >= MH_STORE_DEADLOCK_RETRIES ||
-		    ms_since(&st->op_start) >= MH_STORE_BUSY_SEC * 1000L)
+		    io_ms_since(&st->op_start) >= MH_STORE_BUSY_SEC * 1000L)
 			break;
 		backoff(st);
 	}
@@ -1094,12 +650,12 @@ store_open(struct store **out, const char *dir, int flags, struct mh_err *err)
 	st->lock_fd = -1;
 	st->rng = (unsigned)getpid() ^ (unsigned)time(NULL);
 	clock_gettime(CLOCK_MONOTONIC, &st->op_start);
-	signals_defer(&st->saved_mask);
-	watchdog_arm();
+	guard_signals_defer(&st->saved_mask);
+	guard_enter();
 	status = dir_prepare(st, err);
 	if (status == MH_OK)
 		status = env_connect(st, err);
-	watchdog_disarm();
+	guard_leave();
 	if (status != MH_OK) {
 		store_close(st);
 		return status;
@@ -1215,14 +771,14 @@ should_retry(struct store *st, int ret, int *deadlocks, int *recoveries,
 {
 	if (ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED) {
 		if ((*deadlocks)++ < MH_STORE_DEADLOCK_RETRIES &&
-		    ms_since(&st->op_start) < MH_STORE_BUSY_SEC * 1000L) {
+		    io_ms_since(&st->op_start) < MH_STORE_BUSY_SEC * 1000L) {
 			backoff(st);
 			return true;
 		}
 		/* Give up before the watchdog must: a clean 503 / exit 3. */
 		mh_errf(err, MH_STORE, "store '%s' is busy: what this needs "
 		    "stayed locked by another process (stopped or slow) for "
-		    "%ld s", st->dir, (ms_since(&st->op_start) + 500) / 1000);
+		    "%ld s", st->dir, (io_ms_since(&st->op_start) + 500) / 1000);
 		return false;
 	}
 	if (ret == DB_RUNRECOVERY &&
@@ -1247,13 +803,13 @@ store_put(struct store *st, const unsigned char key[DIGEST_LEN],
 	d.size = (u_int32_t)len;
 	clock_gettime(CLOCK_MONOTONIC, &st->op_start);
 	st->dberr[0] = '\0';
-	watchdog_arm();
+	guard_enter();
 	do {
 		err->msg[0] = '\0';
 		ret = st->env == NULL ? DB_RUNRECOVERY :
 		    put_once(st, &k, &d, created);
 	} while (ret != 0 && should_retry(st, ret, &deadlocks, &recoveries, err));
-	watchdog_disarm();
+	guard_leave();
 	if (ret == ENOSPC && st->space_err.msg[0] != '\0') {
 		*err = st->space_err;
 		st->space_err.msg[0] = '\0';
@@ -1283,9 +839,9 @@ store_sync(struct store *st, struct mh_err *err)
 		return mh_errf(err, MH_STORE, "store '%s' was recovered before "
 		    "its last writes were flushed", st->dir);
 	st->dberr[0] = '\0';
-	watchdog_arm();
+	guard_enter();
 	ret = st->env->log_flush(st->env, NULL);
-	watchdog_disarm();
+	guard_leave();
 	return ret == 0 ? MH_OK : db_fail(st, err, "cannot flush the log of",
 	    ret);
 }
@@ -1304,13 +860,13 @@ store_get(struct store *st, const unsigned char key[DIGEST_LEN], void **msg,
 	k.size = DIGEST_LEN;
 	clock_gettime(CLOCK_MONOTONIC, &st->op_start);
 	st->dberr[0] = '\0';
-	watchdog_arm();
+	guard_enter();
 	do {
 		err->msg[0] = '\0';
 		ret = st->env == NULL ? DB_RUNRECOVERY : get_once(st, &k, &d);
 	} while (ret != 0 && ret != DB_NOTFOUND &&
 	    should_retry(st, ret, &deadlocks, &recoveries, err));
-	watchdog_disarm();
+	guard_leave();
 	if (ret == DB_NOTFOUND) {
 		digest_to_hex(key, hex);
 		return mh_errf(err, MH_NOTFOUND, "no message with digest '%s'",
@@ -1344,12 +900,12 @@ store_checkpoint(struct store *st, struct mh_err *err)
 
 	clock_gettime(CLOCK_MONOTONIC, &st->op_start);
 	st->dberr[0] = '\0';
-	watchdog_arm();
+	guard_enter();
 	do {
 		err->msg[0] = '\0';
 		ret = st->env == NULL ? DB_RUNRECOVERY : checkpoint_once(st);
 	} while (ret != 0 && should_retry(st, ret, &deadlocks, &recoveries, err));
-	watchdog_disarm();
+	guard_leave();
 	if (ret != 0)
 		return err->msg[0] != '\0' ? err->status :
 		    db_fail(st, err, "cannot checkpoint", ret);
@@ -1395,10 +951,10 @@ file_walk(struct store *st, const char *path, store_visit_fn fn, void *arg,
 	*fn_status = MH_OK;
 	while (*fn_status == MH_OK &&
 	    (ret = dbc->get(dbc, &k, &d, DB_NEXT)) == 0) {
-		watchdog_arm();		/* progress: keep the watchdog away */
+		guard_enter();		/* progress: keep the watchdog away */
 		*fn_status = fn(k.data, k.size, d.data, d.size, arg);
 	}
-	watchdog_disarm();
+	guard_leave();
 	free(k.data);
 	free(d.data);
 	dbc->close(dbc);
@@ -1960,9 +1516,9 @@ store_verify(struct store *st, const char *tmpdir, store_visit_fn fn,
 	if (st->db == NULL)		/* nothing stored yet */
 		return MH_OK;
 	st->dberr[0] = '\0';
-	watchdog_arm();
+	guard_enter();
 	ret = log_end(st->env, &written); /* the copy's log must reach it */
-	watchdog_disarm();
+	guard_leave();
 	if (ret != 0)
 		return db_fail(st, err, "cannot read the log of", ret);
 	if (log_missing(st->dir, written.file, what, sizeof what))
@@ -1970,9 +1526,9 @@ store_verify(struct store *st, const char *tmpdir, store_visit_fn fn,
 	if ((lock_fd = copy_create(tmpdir, copy, sizeof copy)) == -1)
 		return mh_errf(err, MH_SYSTEM, "cannot create a directory in "
 		    "'%s': %s", tmpdir, strerror(errno));
-	watchdog_arm();
+	guard_enter();
 	ret = st->env->backup(st->env, copy, DB_CREATE);
-	watchdog_disarm();
+	guard_leave();
 	if (ret != 0)
 		status = db_fail(st, err, "cannot copy", ret);
 	else
@@ -1983,19 +1539,23 @@ store_verify(struct store *st, const char *tmpdir, store_visit_fn fn,
 }
 
 void
+store_set_watchdog_hook(void (*fn)(const char *why))
+{
+	guard_set_hook(fn);
+}
+
+void
 store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
-	watchdog_arm();
+	guard_enter();
 	env_disconnect(st);
 	if (st->lock_fd != -1)
 		close(st->lock_fd);
-	if (registry_fd != -1)
-		close(registry_fd);	/* detached: no lock of ours to lose */
-	registry_fd = -1;
-	watchdog_disarm();
-	sigprocmask(SIG_SETMASK, &st->saved_mask, NULL);
+	guard_registry_close();
+	guard_leave();
+	guard_signals_restore(&st->saved_mask);
 	free(st->dir);
 	free(st);
 }
