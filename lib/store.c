@@ -48,34 +48,39 @@
 			 DB_INIT_MPOOL | DB_REGISTER | DB_RECOVER)
 
 /*
- * Written once, when the store is created; region sizes are fixed when the
- * environment is created (DESIGN.md §4.1).  Sized for the
- * common case, a store of small messages used by a few dozen processes at
- * once: the regions take about 18 MiB on disk (an 8 MiB cache, 2,000
- * locks, 200 transactions); an operator raises them in DB_CONFIG (see
- * msghash(1), FILES).  Large messages need no more: their overflow pages
- * pass through the cache and are logged page by page.  The lock timeout
- * bounds a wait behind a stopped process only when somebody runs the
- * deadlock detector; the watchdog bounds the rest.
+ * DB_CONFIG: written once, when the store is created; region sizes are
+ * fixed when the environment is created (DESIGN.md §4.1).  The numbers are
+ * lib/limits.h's (MH_STORE_CACHE_BYTES and the rest); an operator raises
+ * them in the store's DB_CONFIG (msghash(1), FILES).  Returns the text's
+ * length (snprintf's).
  */
-static const char store_config[] =
-    "# msghash store settings, read by Berkeley DB and its db5.3_* tools.\n"
-    "# Sizes apply when the environment is (re)created: after editing, stop\n"
-    "# every msghash process and run db5.3_recover -h on this directory.\n"
-    "set_cachesize 0 8388608 1\n"
-    "set_lg_bsize 1048576\n"
-    "set_lg_max 16777216\n"
-    "set_lk_detect DB_LOCK_DEFAULT\n"
-    "set_lock_timeout 2000000\n"
-    "log_set_config DB_LOG_AUTO_REMOVE\n"
-    "set_lk_max_locks 2000\n"
-    "set_lk_max_lockers 2000\n"
-    "set_lk_max_objects 2000\n"
-    "set_tx_max 200\n";
-
-/* What the regions of store_config take on disk (regions_reserve), for
- * the check before they are created (regions_space_locked). */
-#define STORE_REGIONS_ESTIMATE	(18ULL << 20)
+static int
+config_text(char *buf, size_t size)
+{
+	return snprintf(buf, size,
+	    "# msghash store settings, read by Berkeley DB and its db5.3_* tools.\n"
+	    "# Sizes apply when the environment is (re)created: after editing, stop\n"
+	    "# every msghash process and run db5.3_recover -h on this directory.\n"
+	    "set_cachesize %lu %lu 1\n"
+	    "set_lg_bsize %lu\n"
+	    "set_lg_max %lu\n"
+	    "set_lk_detect DB_LOCK_DEFAULT\n"
+	    "set_lock_timeout %lu\n"
+	    "log_set_config DB_LOG_AUTO_REMOVE\n"
+	    "set_lk_max_locks %lu\n"
+	    "set_lk_max_lockers %lu\n"
+	    "set_lk_max_objects %lu\n"
+	    "set_tx_max %lu\n",
+	    (unsigned long)(MH_STORE_CACHE_BYTES >> 30),
+	    (unsigned long)(MH_STORE_CACHE_BYTES & ((1UL << 30) - 1)),
+	    (unsigned long)MH_STORE_LOG_BUFFER_BYTES,
+	    (unsigned long)MH_STORE_LOG_FILE_BYTES,
+	    (unsigned long)MH_STORE_DB_LOCK_TIMEOUT_US,
+	    (unsigned long)MH_STORE_LOCKS_MAX,
+	    (unsigned long)MH_STORE_LOCKERS_MAX,
+	    (unsigned long)MH_STORE_LOCK_OBJECTS_MAX,
+	    (unsigned long)MH_STORE_TX_MAX);
+}
 
 /* Random back-off between retries, so that colliding processes part. */
 static void
@@ -135,8 +140,8 @@ mkdir_parents(const char *dir)
 static enum mh_status
 config_write(struct store *st, struct mh_err *err)
 {
-	char path[4096], tmp[4096 + 32];
-	int fd;
+	char path[4096], tmp[4096 + 32], text[1024];
+	int fd, len;
 	ssize_t n;
 
 	if ((size_t)snprintf(path, sizeof path, "%s/%s", st->dir,
@@ -149,8 +154,9 @@ config_write(struct store *st, struct mh_err *err)
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1)
 		return mh_errf(err, MH_STORE, "cannot create '%s': %s", tmp,
 		    strerror(errno));
-	n = write(fd, store_config, sizeof store_config - 1);
-	if (n != (ssize_t)(sizeof store_config - 1) || fsync(fd) == -1 ||
+	len = config_text(text, sizeof text);
+	n = write(fd, text, (size_t)len);
+	if (n != (ssize_t)len || fsync(fd) == -1 ||
 	    close(fd) == -1 || rename(tmp, path) == -1) {
 		int saved = errno;
 
@@ -514,7 +520,7 @@ regions_space_locked(struct store *st, struct mh_err *err)
 {
 	char path[4096 + 32];
 	struct statvfs sv;
-	unsigned long long avail, need = STORE_REGIONS_ESTIMATE;
+	unsigned long long avail, need = MH_STORE_REGIONS_ESTIMATE;
 
 	snprintf(path, sizeof path, "%s/%s", st->dir, store_regions[0]);
 	if (access(path, F_OK) == 0 || statvfs(st->dir, &sv) == -1)
