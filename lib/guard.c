@@ -30,6 +30,15 @@
 /* Ends a wait for msghash.lock: see gate_wait. */
 #define GATE_TIMER_SIGNAL	SIGRTMIN
 
+void
+guard_stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+}
+
 /*
  * Blocks the stop signals; unblocks the two the store itself needs, the
  * watchdog's SIGALRM and GATE_TIMER_SIGNAL, which a parent could have left
@@ -41,10 +50,7 @@ guard_signals_defer(sigset_t *saved)
 {
 	sigset_t set;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
+	guard_stop_signals(&set);
 	sigprocmask(SIG_BLOCK, &set, saved);
 	sigemptyset(&set);
 	sigaddset(&set, SIGALRM);

@@ -16,6 +16,12 @@
 #include <signal.h>
 
 /*
+ * Fills set with the stop signals, exactly: SIGTERM, SIGINT and SIGHUP.
+ * The one list of them; serve's own handling of them uses it too.
+ */
+void	guard_stop_signals(sigset_t *set);
+
+/*
  * Blocks the stop signals (deferred, not lost) and unblocks the guard's own,
  * which a parent may have left blocked.  *saved: the mask before.
  */
