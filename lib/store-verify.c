@@ -509,7 +509,8 @@ log_walk(struct store *st, DB_ENV *env, struct log_walk *w,
 
 	memset(w, 0, sizeof *w);
 	if ((ret = env->log_cursor(env, &logc, 0)) != 0)
-		return store_db_fail(st, err, "cannot read the log of a copy of", ret);
+		return store_db_fail(st, err,
+		    "cannot read the log of a copy of", ret);
 	memset(&rec, 0, sizeof rec);	/* records stay the cursor's memory */
 	while ((ret = logc->get(logc, &lsn, &rec, DB_NEXT)) == 0) {
 		if (lsn.file != w->last.file && !log_linked(env, w, lsn.file))
@@ -520,7 +521,8 @@ log_walk(struct store *st, DB_ENV *env, struct log_walk *w,
 	if (ret == DB_NOTFOUND)
 		return MH_OK;
 	if (ret == ENOMEM)
-		return store_db_fail(st, err, "cannot read the log of a copy of", ret);
+		return store_db_fail(st, err,
+		    "cannot read the log of a copy of", ret);
 	if (ret != 0)
 		return log_unreadable(st, w, ret, err);
 	return log_broken(st, w, lsn.file, err);
@@ -580,11 +582,12 @@ log_check(struct store *st, const char *copy, const DB_LSN *written,
 
 	st->dberr[0] = '\0';
 	if ((ret = private_env_open(st, copy, DB_INIT_LOG, &env)) != 0)
-		return store_db_fail(st, err, "cannot read the log of a copy of", ret);
+		return store_db_fail(st, err,
+		    "cannot read the log of a copy of", ret);
 	status = log_walk(st, env, &w, err);
 	if (status == MH_OK && (ret = log_end(env, &end)) != 0)
-		status = store_db_fail(st, err, "cannot read the log of a copy of",
-		    ret);
+		status = store_db_fail(st, err,
+		    "cannot read the log of a copy of", ret);
 	env->close(env, 0);
 	if (status != MH_OK)
 		return status;

@@ -761,7 +761,8 @@ should_retry(struct store *st, int ret, int *deadlocks, int *recoveries,
 		/* Give up before the watchdog must: a clean 503 / exit 3. */
 		mh_errf(err, MH_STORE, "store '%s' is busy: what this needs "
 		    "stayed locked by another process (stopped or slow) for "
-		    "%ld s", st->dir, (io_ms_since(&st->op_start) + 500) / 1000);
+		    "%ld s", st->dir,
+		    (io_ms_since(&st->op_start) + 500) / 1000);
 		return false;
 	}
 	if (ret == DB_RUNRECOVERY &&
@@ -825,8 +826,8 @@ store_sync(struct store *st, struct mh_err *err)
 	guard_enter();
 	ret = st->env->log_flush(st->env, NULL);
 	guard_leave();
-	return ret == 0 ? MH_OK : store_db_fail(st, err, "cannot flush the log of",
-	    ret);
+	return ret == 0 ? MH_OK : store_db_fail(st, err,
+	    "cannot flush the log of", ret);
 }
 
 enum mh_status
