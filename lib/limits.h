@@ -12,7 +12,7 @@
 #define MH_MESSAGE_MAX_CEILING	(1024UL * 1024 * 1024)	/* the largest --max-size */
 #define MH_IO_CHUNK		(64 * 1024)		/* read size for streams */
 
-/* The store (lib/store.c): how long a process waits on others. */
+/* The store (lib/store.c, lib/guard.c): how long a process waits on others. */
 #define MH_STORE_LOCK_TIMEOUT_MS	10000	/* wait for msghash.lock */
 #define MH_STORE_BUSY_SEC		3	/* retry lock timeouts this long, then
 					   "busy" (503 / exit 3) */
