@@ -82,9 +82,9 @@ guard_signals_restore(const sigset_t *saved)
  * (a region file that cannot be filled: disk full, truncated) ends the same
  * way instead of crashing.
  *
- * The alarm is armed lazily, when a call begins and none is pending
- * (alarm(2) was a sixth of a keep-alive request's CPU); a tick that finds
- * the process outside the store is stale: ignored and not renewed.
+ * The alarm is armed lazily, when a call begins and none is pending (an
+ * alarm(2) per call is dear next to a keep-alive request); a tick that
+ * finds the process outside the store is stale: ignored and not renewed.
  */
 static volatile sig_atomic_t watchdog_inside, watchdog_pending;
 static volatile sig_atomic_t watchdog_calls;	/* calls begun */
@@ -336,15 +336,13 @@ guard_leave(void)
 /* ---- the gate: msghash.lock around DB_ENV->open and ->close ---- */
 
 /*
- * Waiting for msghash.lock.  Polling it (LOCK_NB and a growing sleep) cost
- * a crowd of per-connection openers ~95 flock/nanosleep pairs and as many
- * context switches per connection: more CPU than the open itself.  A
- * blocking flock() instead queues the waiter in the kernel, which hands the
- * lock on at release.  A one-shot POSIX timer bounds the wait: it raises
- * GATE_TIMER_SIGNAL (unblocked by guard_signals_defer), whose handler is
- * installed without SA_RESTART, so the flock() returns EINTR.  The timer
- * is made per wait (only a contended acquisition needs one, and timers do
- * not survive fork()).
+ * Waiting for msghash.lock: a blocking flock() queues the waiter in the
+ * kernel, which hands the lock on at release (polling it costs a crowd of
+ * openers more CPU than their opens).  A one-shot POSIX timer bounds the
+ * wait: it raises GATE_TIMER_SIGNAL (unblocked by guard_signals_defer),
+ * whose handler is installed without SA_RESTART, so the flock() returns
+ * EINTR.  The timer is made per wait (only a contended acquisition needs
+ * one, and timers do not survive fork()).
  */
 static volatile sig_atomic_t gate_wait_expired;
 

@@ -170,7 +170,7 @@ config_write(struct store *st, struct mh_err *err)
 /*
  * A store has one owner.  Another user (typically root) would create log
  * and region files that the owner can then not open, locking the service
- * out (DESIGN.md §4.6: Subversion's and Cyrus's "wedged" stores).
+ * out (DESIGN.md §4.6).
  */
 static enum mh_status
 not_owner(struct store *st, uid_t uid, struct mh_err *err)
@@ -429,11 +429,11 @@ env_close_locked(struct store *st)
 /*
  * Whether the primary region is one whose creator died before finishing:
  * libdb writes DB_REGION_MAGIC into its first word as the last step of a
- * creation (__env_turn_on; nothing in msghash clears it again).  Seen as a
- * file of size 0 and, from a recovery SIGKILLed in the kill test, as 5 MB
- * of zero bytes: every open then failed with "mmap: Invalid argument"
- * (libdb maps the size it reads from the header, 0).  Only meaningful
- * under the lock, where no other msghash process is creating a region.
+ * creation (__env_turn_on; nothing in msghash clears it again).  Such a
+ * region is empty or all zeros, and every open of it fails ("mmap:
+ * Invalid argument": libdb maps the size it reads from the header, 0).
+ * Only meaningful under the lock, where no other msghash process is
+ * creating a region.
  */
 static bool
 primary_region_abandoned(const char *path)
@@ -536,7 +536,7 @@ regions_space_locked(struct store *st, struct mh_err *err)
 /*
  * Opens the database, outside the lock: DB->open takes page locks, and an
  * opener waiting there behind a stopped or stuck writer must not hold
- * msghash.lock and so stop every other process (found by the chaos soak).
+ * msghash.lock and so stop every other process.
  * A deadlock here is retried like any other.
  */
 static int
