@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "status.h"
 
@@ -32,6 +33,12 @@ enum mh_status	io_write_all(int fd, const void *buf, size_t len,
 
 /* Milliseconds on the monotonic clock. */
 int64_t		io_now_ms(void);
+
+/* Milliseconds on the monotonic clock since *start (clock_gettime). */
+long		io_ms_since(const struct timespec *start);
+
+/* Sleeps us microseconds, through signal handlers that interrupt it. */
+void		io_sleep_us(long us);
 
 enum io_wait {
 	IO_READY,	/* readable (data or EOF) */

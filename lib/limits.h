@@ -12,7 +12,7 @@
 #define MH_MESSAGE_MAX_CEILING	(1024UL * 1024 * 1024)	/* the largest --max-size */
 #define MH_IO_CHUNK		(64 * 1024)		/* read size for streams */
 
-/* The store (lib/store.c): how long a process waits on others. */
+/* The store (lib/store.c, lib/guard.c): how long a process waits on others. */
 #define MH_STORE_LOCK_TIMEOUT_MS	10000	/* wait for msghash.lock */
 #define MH_STORE_BUSY_SEC		3	/* retry lock timeouts this long, then
 					   "busy" (503 / exit 3) */
@@ -31,6 +31,27 @@
  * than this (plus twice the message, for log and page) is refused with
  * 507 / exit 3 before libdb runs out of space mid-commit. */
 #define MH_STORE_SPACE_RESERVE		(64ULL * 1024 * 1024)
+
+/*
+ * The store's Berkeley DB settings, written into its DB_CONFIG when it is
+ * created (lib/store.c); an operator raises them there (msghash(1),
+ * FILES).  Sized for a store of small messages used by a few dozen
+ * processes at once.  Large messages need no more: their overflow pages
+ * pass through the cache and are logged page by page.
+ */
+#define MH_STORE_CACHE_BYTES		(8UL * 1024 * 1024)	/* set_cachesize */
+#define MH_STORE_LOG_BUFFER_BYTES	(1024UL * 1024)		/* set_lg_bsize */
+#define MH_STORE_LOG_FILE_BYTES		(16UL * 1024 * 1024)	/* set_lg_max */
+/* libdb's own lock wait (set_lock_timeout): it ends only when somebody
+ * runs the deadlock detector; the watchdog bounds the rest. */
+#define MH_STORE_DB_LOCK_TIMEOUT_US	2000000
+#define MH_STORE_LOCKS_MAX		2000	/* set_lk_max_locks */
+#define MH_STORE_LOCKERS_MAX		2000	/* set_lk_max_lockers */
+#define MH_STORE_LOCK_OBJECTS_MAX	2000	/* set_lk_max_objects */
+#define MH_STORE_TX_MAX			200	/* set_tx_max */
+/* What the regions of the settings above take on disk: an open that will
+ * create them first checks that there is room.  Raise it with them. */
+#define MH_STORE_REGIONS_ESTIMATE	(18ULL << 20)
 
 /* HTTP (lib/http.c, cmd/serve.c); RFC 9112 §3 suggests >= 8000 octets. */
 #define MH_HTTP_REQUEST_LINE_MAX	8192	/* 414 beyond */

@@ -1,5 +1,8 @@
 /*
- * store.c — the Berkeley DB store and its multi-process protocol.
+ * store.c — the Berkeley DB store and its multi-process protocol: the
+ * environment's open and close, put, get, sync and checkpoint.  Verifying
+ * is lib/store-verify.c; process protection (deferred signals, the
+ * watchdog, the wait for msghash.lock) is lib/guard.c.
  *
  * Read DESIGN.md §4 before changing anything here.
  * The protocol, per process:
@@ -13,21 +16,19 @@
  *  - synchronous commits (never DB_TXN_NOSYNC): a put returns only once the
  *    commit is durable;
  *  - SIGTERM/SIGINT/SIGHUP are blocked from open to close and an alarm()
- *    watchdog guards each call (see watchdog_arm): Debian's libdb uses non-robust pthread
- *    mutexes, so a process must never die inside libdb, and one that waits
- *    on a dead process's mutex would otherwise wait for ever (§4.4).
+ *    watchdog guards each call (lib/guard.c: guard_enter, guard_leave):
+ *    Debian's libdb uses non-robust pthread mutexes, so a process must
+ *    never die inside libdb, and one that waits on a dead process's mutex
+ *    would otherwise wait for ever (§4.4).
  */
 #include <config.h>
 
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,369 +36,50 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <db.h>
-
+#include "guard.h"
+#include "io.h"
 #include "limits.h"
 #include "store.h"
+#include "store-int.h"
 #include "banned.h"
-
-#define STORE_LOCK_FILE		"msghash.lock"
-#define STORE_DB_FILE		"messages.db"
-#define STORE_CONFIG_FILE	"DB_CONFIG"
 
 /* DESIGN.md §4: exactly these, and not FAILCHK/PRIVATE/SYSTEM_MEM/CDB/THREAD. */
 #define STORE_ENV_FLAGS	(DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | \
 			 DB_INIT_MPOOL | DB_REGISTER | DB_RECOVER)
 
 /*
- * Written once, when the store is created; region sizes are fixed when the
- * environment is created (DESIGN.md §4.1).  Sized for the
- * common case, a store of small messages used by a few dozen processes at
- * once: the regions take about 18 MiB on disk (an 8 MiB cache, 2,000
- * locks, 200 transactions); an operator raises them in DB_CONFIG (see
- * msghash(1), FILES).  Large messages need no more: their overflow pages
- * pass through the cache and are logged page by page.  The lock timeout
- * bounds a wait behind a stopped process only when somebody runs the
- * deadlock detector; the watchdog bounds the rest.
+ * DB_CONFIG: written once, when the store is created; region sizes are
+ * fixed when the environment is created (DESIGN.md §4.1).  The numbers are
+ * lib/limits.h's (MH_STORE_CACHE_BYTES and the rest); an operator raises
+ * them in the store's DB_CONFIG (msghash(1), FILES).  Returns the text's
+ * length (snprintf's).
  */
-static const char store_config[] =
-    "# msghash store settings, read by Berkeley DB and its db5.3_* tools.\n"
-    "# Sizes apply when the environment is (re)created: after editing, stop\n"
-    "# every msghash process and run db5.3_recover -h on this directory.\n"
-    "set_cachesize 0 8388608 1\n"
-    "set_lg_bsize 1048576\n"
-    "set_lg_max 16777216\n"
-    "set_lk_detect DB_LOCK_DEFAULT\n"
-    "set_lock_timeout 2000000\n"
-    "log_set_config DB_LOG_AUTO_REMOVE\n"
-    "set_lk_max_locks 2000\n"
-    "set_lk_max_lockers 2000\n"
-    "set_lk_max_objects 2000\n"
-    "set_tx_max 200\n";
-
-/* What the regions of store_config take on disk (regions_reserve), for
- * the check before they are created (regions_space_locked). */
-#define STORE_REGIONS_ESTIMATE	(18ULL << 20)
-
-struct store {
-	char		*dir;
-	int		 flags;
-	int		 lock_fd;
-	DB_ENV		*env;
-	DB		*db;		/* NULL: no database yet (read-only open) */
-	char		 dberr[256];	/* first text from libdb's error callback */
-	struct mh_err	 space_err;	/* why space_check refused a put */
-	sigset_t	 saved_mask;
-	struct timespec	 op_start;	/* of the put/get/checkpoint running */
-	unsigned	 rng;
-	unsigned	 generation;	/* env_connect count */
-	unsigned	 unsynced_generation; /* of the first unsynced put */
-	bool		 unsynced;	/* STORE_DEFER_SYNC puts to flush */
-};
-
-/* ---- process protection: deferred signals and the watchdog ---- */
-
-/* Ends a wait for msghash.lock: see lock_wait. */
-#define GATE_TIMER_SIGNAL	SIGRTMIN
-
-/*
- * Blocks the stop signals; unblocks the two the store itself needs, the
- * watchdog's SIGALRM and GATE_TIMER_SIGNAL, which a parent could have left
- * blocked (a signal mask survives exec): the watchdog would never fire and
- * a wait for the lock would never end.
- */
-static void
-signals_defer(sigset_t *saved)
+static int
+config_text(char *buf, size_t size)
 {
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, saved);
-	sigemptyset(&set);
-	sigaddset(&set, SIGALRM);
-	sigaddset(&set, GATE_TIMER_SIGNAL);
-	sigprocmask(SIG_UNBLOCK, &set, NULL);
-}
-
-/*
- * The watchdog.  Debian's libdb uses non-robust pthread mutexes: a process
- * that waits on the mutex of a process that died, or that is stopped, does
- * not wake.  So while a store call runs, SIGALRM ticks every
- * MH_STORE_TICK_SEC and its handler judges the call:
- *  - progressing (a new call began, or this process used
- *    MH_STORE_GATE_PROGRESS_US of CPU since the last tick): let it run, up
- *    to MH_STORE_WATCHDOG_SEC for one call;
- *  - stalled for MH_STORE_STALL_SEC: it waits on a stopped or stuck process;
- *  - stalled while the registry shows a dead process, or no longer shows
- *    this one (somebody recovered the environment): it waits on a mutex
- *    nobody will release.
- * Then it gives up: the caller's hook says why (a 503, a line on stderr)
- * and ends the process with exit status 3.  Its registry slot is then dead,
- * so the next opener recovers the environment.  A SIGBUS inside the store
- * (a region file that cannot be filled: disk full, truncated) ends the same
- * way instead of crashing.
- *
- * The alarm is armed lazily, when a call begins and none is pending
- * (alarm(2) was a sixth of a keep-alive request's CPU); a tick that finds
- * the process outside the store is stale: ignored and not renewed.
- */
-static volatile sig_atomic_t watchdog_inside, watchdog_pending;
-static volatile sig_atomic_t watchdog_calls;	/* calls begun */
-static sig_atomic_t tick_calls, call_ticks, stalled_ticks;
-static long long tick_cpu_ns;			/* at the last tick */
-static void (*watchdog_hook)(const char *why);
-
-/*
- * The gate: msghash.lock is held only around DB_ENV->open and ->close, and
- * a holder that hangs stops every process.  It can hang for good: a joiner
- * blocks on a mutex of a process that DB_REGISTER saw alive (stopped, say)
- * and that was killed since.  So a holder that is stalled for
- * MH_STORE_GATE_SEC gives up, and the next opener recovers.  A holder that
- * only runs slowly (overload) keeps the gate, up to MH_STORE_WATCHDOG_SEC.
- * A holder that is itself recovering may take long: libdb says so through
- * DB_VERB_REGISTER (store_msgcall), and then MH_STORE_RECOVERY_SEC applies.
- * While a process waits for the lock (gate_waiting), its own timer bounds
- * the wait and the ticks do not count.
- */
-static volatile sig_atomic_t gate_held, gate_recovering, gate_waiting;
-static volatile time_t gate_since;	/* CLOCK_MONOTONIC s of acquisition */
-
-/*
- * The registry (DB_REGISTER's __db.register): one slot of REGISTRY_SLOT
- * bytes per process, "X ..." when empty, else its PID, and the process
- * holds an fcntl lock on the slot's first byte while it is attached.  A
- * filled slot that nobody locks is a process that died attached.  The
- * file is opened once and kept open: closing any descriptor of a file
- * drops all of this process's fcntl locks on it, its own slot included.
- */
-#define REGISTRY_FILE	"__db.register"
-#define REGISTRY_SLOT	25
-static int registry_fd = -1;
-static volatile sig_atomic_t registry_attached;	/* our slot is filled */
-
-/* This process's CPU time (async-signal-safe); -1 if unknown. */
-static long long
-cpu_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == -1)
-		return -1;
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static time_t
-monotonic_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
-
-/* In the handler: whether the process got anywhere since the last tick. */
-static bool
-tick_progressed(void)
-{
-	long long now = cpu_ns(), then = tick_cpu_ns;
-	bool new_call = tick_calls != watchdog_calls;
-
-	tick_cpu_ns = now;
-	tick_calls = watchdog_calls;
-	call_ticks = new_call ? 1 : call_ticks + 1;
-	return new_call || (now >= 0 && then >= 0 &&
-	    now - then >= MH_STORE_GATE_PROGRESS_US * 1000LL);
-}
-
-/* A slot's PID (async-signal-safe); 0 if the slot is empty or garbled. */
-static long
-registry_slot_pid(const char *slot)
-{
-	long pid = 0;
-	int i;
-
-	if (slot[0] == 'X')
-		return 0;
-	for (i = 0; i < REGISTRY_SLOT - 1; i++)
-		if (slot[i] >= '0' && slot[i] <= '9')
-			pid = pid * 10 + (slot[i] - '0');
-	return pid;
-}
-
-/*
- * The first filled slot of another process that is alive (its slot is
- * locked) or dead (unlocked), as asked; 0 if none.  *self_seen: whether
- * our own PID is in a slot (our own locks never conflict with us, so our
- * slot tells nothing).  Async-signal-safe.
- */
-static long
-registry_find(int fd, bool alive, bool *self_seen)
-{
-	static char buf[REGISTRY_SLOT * 2048];
-	struct flock fl;
-	long pid, self = (long)getpid();
-	off_t off = 0;
-	ssize_t n, i;
-
-	*self_seen = false;
-	while ((n = pread(fd, buf, sizeof buf, off)) >= REGISTRY_SLOT) {
-		for (i = 0; i + REGISTRY_SLOT <= n; i += REGISTRY_SLOT) {
-			if ((pid = registry_slot_pid(buf + i)) == 0)
-				continue;
-			if (pid == self) {
-				*self_seen = true;
-				continue;
-			}
-			memset(&fl, 0, sizeof fl);
-			fl.l_type = F_WRLCK;
-			fl.l_whence = SEEK_SET;
-			fl.l_start = off + i;
-			fl.l_len = 1;
-			if (fcntl(fd, F_GETLK, &fl) == 0 &&
-			    (fl.l_type != F_UNLCK) == alive)
-				return pid;
-		}
-		off += i;
-	}
-	return 0;
-}
-
-/*
- * In the handler: whether a process died attached, or our own slot was
- * emptied (somebody recovered the environment): either way, nobody will
- * release what this process may be waiting for.
- */
-static bool
-registry_shows_death(void)
-{
-	bool self_seen;
-
-	if (registry_fd == -1)
-		return false;
-	return registry_find(registry_fd, false, &self_seen) != 0 ||
-	    (registry_attached && !self_seen);
-}
-
-static void
-watchdog_give_up(int sig, const char *why)
-{
-	if (watchdog_hook != NULL)
-		watchdog_hook(why);	/* last words; ends the process */
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-/* In the handler: the verdict on a gate holder (see gate_held). */
-static void
-gate_judge(bool progressed, time_t now)
-{
-	if (gate_recovering) {
-		if (now - gate_since >= MH_STORE_RECOVERY_SEC)
-			watchdog_give_up(SIGALRM, "recovering the store took "
-			    "too long");
-		return;
-	}
-	if (now - gate_since >= MH_STORE_WATCHDOG_SEC ||
-	    (!progressed && stalled_ticks >= MH_STORE_GATE_SEC /
-	    MH_STORE_TICK_SEC))
-		watchdog_give_up(SIGALRM, "the store did not let this process "
-		    "in (a process holding it is stopped or stuck)");
-}
-
-static void
-watchdog_fire(int sig)
-{
-	bool progressed;
-
-	(void)sig;
-	if (!watchdog_inside) {
-		watchdog_pending = 0;	/* stale: let the next call re-arm */
-		return;
-	}
-	alarm(MH_STORE_TICK_SEC);
-	if (gate_waiting)
-		return;
-	progressed = tick_progressed();
-	stalled_ticks = progressed ? 0 : stalled_ticks + 1;
-	if (gate_held) {
-		gate_judge(progressed, monotonic_sec());
-		return;
-	}
-	if (call_ticks > MH_STORE_WATCHDOG_SEC / MH_STORE_TICK_SEC)
-		watchdog_give_up(SIGALRM, "a store call did not finish in time");
-	if (stalled_ticks >= MH_STORE_STALL_SEC / MH_STORE_TICK_SEC)
-		watchdog_give_up(SIGALRM, "the store did not answer (a process "
-		    "holding it is stopped or stuck)");
-	if (stalled_ticks > 0 && registry_shows_death())
-		watchdog_give_up(SIGALRM, "a process died holding the store "
-		    "(the next one to open it recovers it)");
-}
-
-/* SIGBUS: inside the store, a region file that cannot be filled. */
-static void
-watchdog_fault(int sig)
-{
-	if (watchdog_inside)
-		watchdog_give_up(sig, "a file of the store could not be "
-		    "written (disk full, or a damaged region file)");
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-void
-store_set_watchdog_hook(void (*fn)(const char *why))
-{
-	watchdog_hook = fn;
-}
-
-static void
-watchdog_install(void)
-{
-	static bool installed;
-	struct sigaction sa;
-
-	if (installed)
-		return;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = watchdog_fire;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, NULL);
-	sa.sa_handler = watchdog_fault;
-	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
-	sigaction(SIGBUS, &sa, NULL);
-	installed = true;
-}
-
-/* A store call begins: count it, and make sure a tick is coming. */
-static void
-watchdog_arm(void)
-{
-	watchdog_install();
-	watchdog_calls++;
-	watchdog_inside = 1;
-	if (!watchdog_pending) {
-		watchdog_pending = 1;
-		alarm(MH_STORE_TICK_SEC);
-	}
-}
-
-static void
-watchdog_disarm(void)
-{
-	watchdog_inside = 0;
-}
-
-static void
-sleep_us(long us)
-{
-	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
+	return snprintf(buf, size,
+	    "# msghash store settings, read by Berkeley DB and its db5.3_* tools.\n"
+	    "# Sizes apply when the environment is (re)created: after editing, stop\n"
+	    "# every msghash process and run db5.3_recover -h on this directory.\n"
+	    "set_cachesize %lu %lu 1\n"
+	    "set_lg_bsize %lu\n"
+	    "set_lg_max %lu\n"
+	    "set_lk_detect DB_LOCK_DEFAULT\n"
+	    "set_lock_timeout %lu\n"
+	    "log_set_config DB_LOG_AUTO_REMOVE\n"
+	    "set_lk_max_locks %lu\n"
+	    "set_lk_max_lockers %lu\n"
+	    "set_lk_max_objects %lu\n"
+	    "set_tx_max %lu\n",
+	    (unsigned long)(MH_STORE_CACHE_BYTES >> 30),
+	    (unsigned long)(MH_STORE_CACHE_BYTES & ((1UL << 30) - 1)),
+	    (unsigned long)MH_STORE_LOG_BUFFER_BYTES,
+	    (unsigned long)MH_STORE_LOG_FILE_BYTES,
+	    (unsigned long)MH_STORE_DB_LOCK_TIMEOUT_US,
+	    (unsigned long)MH_STORE_LOCKS_MAX,
+	    (unsigned long)MH_STORE_LOCKERS_MAX,
+	    (unsigned long)MH_STORE_LOCK_OBJECTS_MAX,
+	    (unsigned long)MH_STORE_TX_MAX);
 }
 
 /* Random back-off between retries, so that colliding processes part. */
@@ -405,125 +87,14 @@ static void
 backoff(struct store *st)
 {
 	st->rng = st->rng * 1103515245u + 12345u;
-	sleep_us((long)((st->rng >> 8) % MH_STORE_BACKOFF_MAX_US));
+	io_sleep_us((long)((st->rng >> 8) % MH_STORE_BACKOFF_MAX_US));
 }
 
-/* ---- the application lock around DB_ENV->open and ->close ---- */
-
-/*
- * Waiting for msghash.lock.  Polling it (LOCK_NB and a growing sleep) cost
- * a crowd of per-connection openers ~95 flock/nanosleep pairs and as many
- * context switches per connection: more CPU than the open itself.  A
- * blocking flock() instead queues the waiter in the kernel, which hands the
- * lock on at release.  A one-shot POSIX timer bounds the wait: it raises
- * GATE_TIMER_SIGNAL (unblocked by signals_defer), whose handler is
- * installed without SA_RESTART, so the flock() returns EINTR.  The timer
- * is made per wait (only a contended acquisition needs one, and timers do
- * not survive fork()).
- */
-static volatile sig_atomic_t gate_wait_expired;
-
-static void
-gate_timer_fire(int sig)
-{
-	(void)sig;
-	gate_wait_expired = 1;
-}
-
-/* Arms a timer that interrupts a blocking call after ms; false: none. */
-static bool
-gate_timer_start(timer_t *timer, long ms)
-{
-	struct sigaction sa;
-	struct sigevent sev;
-	struct itimerspec its;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = gate_timer_fire;	/* no SA_RESTART: see above */
-	sigemptyset(&sa.sa_mask);
-	memset(&sev, 0, sizeof sev);
-	sev.sigev_notify = SIGEV_SIGNAL;
-	sev.sigev_signo = GATE_TIMER_SIGNAL;
-	memset(&its, 0, sizeof its);
-	its.it_value.tv_sec = ms / 1000;
-	its.it_value.tv_nsec = (ms % 1000) * 1000000;
-	gate_wait_expired = 0;
-	if (sigaction(GATE_TIMER_SIGNAL, &sa, NULL) == -1 ||
-	    timer_create(CLOCK_MONOTONIC, &sev, timer) == -1)
-		return false;
-	if (timer_settime(*timer, 0, &its, NULL) == -1) {
-		timer_delete(*timer);
-		return false;
-	}
-	return true;
-}
-
-static long
-ms_since(const struct timespec *start)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - start->tv_sec) * 1000 +
-	    (now.tv_nsec - start->tv_nsec) / 1000000;
-}
-
-/*
- * Without a timer (timer_create can fail with EAGAIN, e.g. at
- * RLIMIT_SIGPENDING), the old way: poll, sleeping 50 us doubling to 2 ms.
- */
-static int
-lock_poll(const struct store *st, const struct timespec *start)
-{
-	long pause_us = 50;
-
-	while (flock(st->lock_fd, LOCK_EX | LOCK_NB) == -1) {
-		if (errno != EWOULDBLOCK && errno != EINTR)
-			return -1;
-		if (ms_since(start) >= MH_STORE_LOCK_TIMEOUT_MS) {
-			errno = EWOULDBLOCK;
-			return -1;
-		}
-		sleep_us(pause_us);
-		if (pause_us < 2000)
-			pause_us *= 2;
-	}
-	return 0;
-}
-
-/* flock(LOCK_EX) within MH_STORE_LOCK_TIMEOUT_MS; -1, EWOULDBLOCK: timed out */
-static int
-lock_wait(const struct store *st)
-{
-	struct timespec start;
-	timer_t timer;
-	int ret, saved;
-
-	if (flock(st->lock_fd, LOCK_EX | LOCK_NB) == 0)
-		return 0;
-	if (errno != EWOULDBLOCK)
-		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	gate_waiting = 1;
-	if (!gate_timer_start(&timer, MH_STORE_LOCK_TIMEOUT_MS)) {
-		ret = lock_poll(st, &start);
-		gate_waiting = 0;
-		return ret;
-	}
-	while ((ret = flock(st->lock_fd, LOCK_EX)) == -1 && errno == EINTR &&
-	    !gate_wait_expired)
-		;		/* another signal's handler ran: wait on */
-	saved = ret == -1 && errno == EINTR ? EWOULDBLOCK : errno;
-	timer_delete(timer);
-	gate_waiting = 0;
-	errno = saved;
-	return ret;
-}
-
+/* msghash.lock around DB_ENV->open and ->close (lib/guard.c: the gate). */
 static enum mh_status
 lock_acquire(struct store *st, struct mh_err *err)
 {
-	if (lock_wait(st) == -1) {
+	if (guard_gate_acquire(st->lock_fd) == -1) {
 		if (errno == EWOULDBLOCK)
 			return mh_errf(err, MH_STORE, "store '%s' is busy: no "
 			    "turn at its lock for %d ms", st->dir,
@@ -531,19 +102,13 @@ lock_acquire(struct store *st, struct mh_err *err)
 		return mh_errf(err, MH_STORE, "cannot lock store '%s': %s",
 		    st->dir, strerror(errno));
 	}
-	gate_recovering = 0;
-	gate_since = monotonic_sec();
-	stalled_ticks = 0;
-	gate_held = 1;
 	return MH_OK;
 }
 
 static void
 lock_release(struct store *st)
 {
-	flock(st->lock_fd, LOCK_UN);
-	gate_held = 0;
-	stalled_ticks = 0;
+	guard_gate_release(st->lock_fd);
 }
 
 /* ---- creating the directory and its files ---- */
@@ -575,8 +140,8 @@ mkdir_parents(const char *dir)
 static enum mh_status
 config_write(struct store *st, struct mh_err *err)
 {
-	char path[4096], tmp[4096 + 32];
-	int fd;
+	char path[4096], tmp[4096 + 32], text[1024];
+	int fd, len;
 	ssize_t n;
 
 	if ((size_t)snprintf(path, sizeof path, "%s/%s", st->dir,
@@ -589,8 +154,9 @@ config_write(struct store *st, struct mh_err *err)
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1)
 		return mh_errf(err, MH_STORE, "cannot create '%s': %s", tmp,
 		    strerror(errno));
-	n = write(fd, store_config, sizeof store_config - 1);
-	if (n != (ssize_t)(sizeof store_config - 1) || fsync(fd) == -1 ||
+	len = config_text(text, sizeof text);
+	n = write(fd, text, (size_t)len);
+	if (n != (ssize_t)len || fsync(fd) == -1 ||
 	    close(fd) == -1 || rename(tmp, path) == -1) {
 		int saved = errno;
 
@@ -604,7 +170,7 @@ config_write(struct store *st, struct mh_err *err)
 /*
  * A store has one owner.  Another user (typically root) would create log
  * and region files that the owner can then not open, locking the service
- * out (DESIGN.md §4.6: Subversion's and Cyrus's "wedged" stores).
+ * out (DESIGN.md §4.6).
  */
 static enum mh_status
 not_owner(struct store *st, uid_t uid, struct mh_err *err)
@@ -663,7 +229,7 @@ dir_prepare(struct store *st, struct mh_err *err)
  * operation began: later ones tend to be consequences ("unable to find
  * environment") of the first (a checksum error).
  */
-static void
+void
 store_errcall(const DB_ENV *env, const char *prefix, const char *msg)
 {
 	struct store *st = env->app_private;
@@ -676,15 +242,16 @@ store_errcall(const DB_ENV *env, const char *prefix, const char *msg)
 /*
  * Informational messages: not for our users.  With DB_VERB_REGISTER,
  * env_register.c says "recovery required" (a dead process) or "creating"
- * (a new registry) when this open is about to recover: see gate_held.
+ * (a new registry) when this open is about to recover: the gate then
+ * allows it longer (lib/guard.c).
  */
-static void
+void
 store_msgcall(const DB_ENV *env, const char *msg)
 {
 	(void)env;
 	if (strstr(msg, "recovery required") != NULL ||
 	    strstr(msg, ": creating ") != NULL)
-		gate_recovering = 1;
+		guard_note_recovering();
 }
 
 /*
@@ -694,8 +261,8 @@ store_msgcall(const DB_ENV *env, const char *msg)
  * damaged page): the two a user meets most are said plainly, with what to
  * do, and the detail kept in parentheses.
  */
-static enum mh_status
-db_fail(struct store *st, struct mh_err *err, const char *what, int ret)
+enum mh_status
+store_db_fail(struct store *st, struct mh_err *err, const char *what, int ret)
 {
 	const char *detail = st->dberr[0] != '\0' ? st->dberr :
 	    db_strerror(ret), *in_dir;
@@ -819,34 +386,11 @@ regions_reserve(const struct store *st)
 	return ret;
 }
 
-/*
- * Points registry_fd at the registry this process just attached to.  A
- * descriptor of a replaced registry (unlinked to force a recovery) is
- * closed: this process holds no lock on that file any more.
- */
-static void
-registry_track(const struct store *st)
-{
-	char path[4096 + 32];
-	struct stat now, held;
-
-	snprintf(path, sizeof path, "%s/%s", st->dir, REGISTRY_FILE);
-	if (stat(path, &now) == -1)
-		return;
-	if (registry_fd != -1 && (fstat(registry_fd, &held) == -1 ||
-	    held.st_ino != now.st_ino || held.st_dev != now.st_dev)) {
-		close(registry_fd);
-		registry_fd = -1;
-	}
-	if (registry_fd == -1)
-		registry_fd = open(path, O_RDONLY | O_CLOEXEC);
-	registry_attached = registry_fd != -1;
-}
-
 /* Joins the environment, under the lock. */
 static int
 env_open_locked(struct store *st)
 {
+	char path[4096 + 32];
 	int ret;
 
 	if ((ret = db_env_create(&st->env, 0)) != 0) {
@@ -865,7 +409,8 @@ env_open_locked(struct store *st)
 		st->env = NULL;
 		return ret;
 	}
-	registry_track(st);
+	snprintf(path, sizeof path, "%s/%s", st->dir, STORE_REGISTRY_FILE);
+	guard_registry_track(path);
 	return 0;
 }
 
@@ -875,7 +420,7 @@ env_close_locked(struct store *st)
 	if (st->db != NULL)
 		st->db->close(st->db, DB_NOSYNC);	/* DESIGN.md §4.5: in the log */
 	st->db = NULL;
-	registry_attached = 0;	/* the close empties our slot */
+	guard_registry_detach();	/* the close empties our slot */
 	if (st->env != NULL)
 		st->env->close(st->env, 0);
 	st->env = NULL;
@@ -884,11 +429,11 @@ env_close_locked(struct store *st)
 /*
  * Whether the primary region is one whose creator died before finishing:
  * libdb writes DB_REGION_MAGIC into its first word as the last step of a
- * creation (__env_turn_on; nothing in msghash clears it again).  Seen as a
- * file of size 0 and, from a recovery SIGKILLed in the kill test, as 5 MB
- * of zero bytes: every open then failed with "mmap: Invalid argument"
- * (libdb maps the size it reads from the header, 0).  Only meaningful
- * under the lock, where no other msghash process is creating a region.
+ * creation (__env_turn_on; nothing in msghash clears it again).  Such a
+ * region is empty or all zeros, and every open of it fails ("mmap:
+ * Invalid argument": libdb maps the size it reads from the header, 0).
+ * Only meaningful under the lock, where no other msghash process is
+ * creating a region.
  */
 static bool
 primary_region_abandoned(const char *path)
@@ -920,7 +465,7 @@ unwedge_locked(struct store *st)
 	snprintf(path, sizeof path, "%s/%s", st->dir, store_regions[0]);
 	if (!primary_region_abandoned(path))
 		return false;
-	snprintf(path, sizeof path, "%s/__db.register", st->dir);
+	snprintf(path, sizeof path, "%s/%s", st->dir, STORE_REGISTRY_FILE);
 	return unlink(path) == 0;
 }
 
@@ -938,12 +483,10 @@ static enum mh_status
 regions_check_locked(struct store *st, struct mh_err *err)
 {
 	char path[4096 + 32];
-	bool self_seen;
 	size_t i;
 	long live;
-	int fd;
 
-	snprintf(path, sizeof path, "%s/%s", st->dir, REGISTRY_FILE);
+	snprintf(path, sizeof path, "%s/%s", st->dir, STORE_REGISTRY_FILE);
 	if (access(path, F_OK) == -1)
 		return MH_OK;		/* no registry: the open recovers */
 	for (i = 0; i < STORE_REGION_COUNT; i++) {
@@ -953,12 +496,8 @@ regions_check_locked(struct store *st, struct mh_err *err)
 	}
 	if (i == STORE_REGION_COUNT)
 		return MH_OK;
-	snprintf(path, sizeof path, "%s/%s", st->dir, REGISTRY_FILE);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return MH_OK;
-	live = registry_find(fd, true, &self_seen);
-	close(fd);		/* not attached here: no lock of ours to lose */
-	if (live != 0)
+	snprintf(path, sizeof path, "%s/%s", st->dir, STORE_REGISTRY_FILE);
+	if ((live = guard_registry_live(path)) != 0)
 		return mh_errf(err, MH_STORE, "store '%s' lost its region "
 		    "files (%s) while process %ld still uses it: stop every "
 		    "msghash process on it, then run msghash again (it "
@@ -981,7 +520,7 @@ regions_space_locked(struct store *st, struct mh_err *err)
 {
 	char path[4096 + 32];
 	struct statvfs sv;
-	unsigned long long avail, need = STORE_REGIONS_ESTIMATE;
+	unsigned long long avail, need = MH_STORE_REGIONS_ESTIMATE;
 
 	snprintf(path, sizeof path, "%s/%s", st->dir, store_regions[0]);
 	if (access(path, F_OK) == 0 || statvfs(st->dir, &sv) == -1)
@@ -997,7 +536,7 @@ regions_space_locked(struct store *st, struct mh_err *err)
 /*
  * Opens the database, outside the lock: DB->open takes page locks, and an
  * opener waiting there behind a stopped or stuck writer must not hold
- * msghash.lock and so stop every other process (found by the chaos soak).
+ * msghash.lock and so stop every other process.
  * A deadlock here is retried like any other.
  */
 static int
@@ -1008,7 +547,7 @@ db_open_retry(struct store *st)
 	while ((ret = db_open(st)) == DB_LOCK_DEADLOCK ||
 	    ret == DB_LOCK_NOTGRANTED) {
 		if (tries++ >= MH_STORE_DEADLOCK_RETRIES ||
-		    ms_since(&st->op_start) >= MH_STORE_BUSY_SEC * 1000L)
+		    io_ms_since(&st->op_start) >= MH_STORE_BUSY_SEC * 1000L)
 			break;
 		backoff(st);
 	}
@@ -1068,7 +607,7 @@ env_connect(struct store *st, struct mh_err *err)
 		backoff(st);
 	}
 	if (ret != 0) {
-		status = db_fail(st, err, "cannot open", ret);
+		status = store_db_fail(st, err, "cannot open", ret);
 		env_disconnect(st);
 		return status;
 	}
@@ -1094,12 +633,12 @@ store_open(struct store **out, const char *dir, int flags, struct mh_err *err)
 	st->lock_fd = -1;
 	st->rng = (unsigned)getpid() ^ (unsigned)time(NULL);
 	clock_gettime(CLOCK_MONOTONIC, &st->op_start);
-	signals_defer(&st->saved_mask);
-	watchdog_arm();
+	guard_signals_defer(&st->saved_mask);
+	guard_enter();
 	status = dir_prepare(st, err);
 	if (status == MH_OK)
 		status = env_connect(st, err);
-	watchdog_disarm();
+	guard_leave();
 	if (status != MH_OK) {
 		store_close(st);
 		return status;
@@ -1215,14 +754,15 @@ should_retry(struct store *st, int ret, int *deadlocks, int *recoveries,
 {
 	if (ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED) {
 		if ((*deadlocks)++ < MH_STORE_DEADLOCK_RETRIES &&
-		    ms_since(&st->op_start) < MH_STORE_BUSY_SEC * 1000L) {
+		    io_ms_since(&st->op_start) < MH_STORE_BUSY_SEC * 1000L) {
 			backoff(st);
 			return true;
 		}
 		/* Give up before the watchdog must: a clean 503 / exit 3. */
 		mh_errf(err, MH_STORE, "store '%s' is busy: what this needs "
 		    "stayed locked by another process (stopped or slow) for "
-		    "%ld s", st->dir, (ms_since(&st->op_start) + 500) / 1000);
+		    "%ld s", st->dir,
+		    (io_ms_since(&st->op_start) + 500) / 1000);
 		return false;
 	}
 	if (ret == DB_RUNRECOVERY &&
@@ -1247,13 +787,13 @@ store_put(struct store *st, const unsigned char key[DIGEST_LEN],
 	d.size = (u_int32_t)len;
 	clock_gettime(CLOCK_MONOTONIC, &st->op_start);
 	st->dberr[0] = '\0';
-	watchdog_arm();
+	guard_enter();
 	do {
 		err->msg[0] = '\0';
 		ret = st->env == NULL ? DB_RUNRECOVERY :
 		    put_once(st, &k, &d, created);
 	} while (ret != 0 && should_retry(st, ret, &deadlocks, &recoveries, err));
-	watchdog_disarm();
+	guard_leave();
 	if (ret == ENOSPC && st->space_err.msg[0] != '\0') {
 		*err = st->space_err;
 		st->space_err.msg[0] = '\0';
@@ -1261,7 +801,7 @@ store_put(struct store *st, const unsigned char key[DIGEST_LEN],
 	}
 	if (ret != 0)
 		return err->msg[0] != '\0' ? err->status :
-		    db_fail(st, err, "cannot write to", ret);
+		    store_db_fail(st, err, "cannot write to", ret);
 	return MH_OK;
 }
 
@@ -1283,11 +823,11 @@ store_sync(struct store *st, struct mh_err *err)
 		return mh_errf(err, MH_STORE, "store '%s' was recovered before "
 		    "its last writes were flushed", st->dir);
 	st->dberr[0] = '\0';
-	watchdog_arm();
+	guard_enter();
 	ret = st->env->log_flush(st->env, NULL);
-	watchdog_disarm();
-	return ret == 0 ? MH_OK : db_fail(st, err, "cannot flush the log of",
-	    ret);
+	guard_leave();
+	return ret == 0 ? MH_OK : store_db_fail(st, err,
+	    "cannot flush the log of", ret);
 }
 
 enum mh_status
@@ -1304,13 +844,13 @@ store_get(struct store *st, const unsigned char key[DIGEST_LEN], void **msg,
 	k.size = DIGEST_LEN;
 	clock_gettime(CLOCK_MONOTONIC, &st->op_start);
 	st->dberr[0] = '\0';
-	watchdog_arm();
+	guard_enter();
 	do {
 		err->msg[0] = '\0';
 		ret = st->env == NULL ? DB_RUNRECOVERY : get_once(st, &k, &d);
 	} while (ret != 0 && ret != DB_NOTFOUND &&
 	    should_retry(st, ret, &deadlocks, &recoveries, err));
-	watchdog_disarm();
+	guard_leave();
 	if (ret == DB_NOTFOUND) {
 		digest_to_hex(key, hex);
 		return mh_errf(err, MH_NOTFOUND, "no message with digest '%s'",
@@ -1318,7 +858,7 @@ store_get(struct store *st, const unsigned char key[DIGEST_LEN], void **msg,
 	}
 	if (ret != 0)
 		return err->msg[0] != '\0' ? err->status :
-		    db_fail(st, err, "cannot read from", ret);
+		    store_db_fail(st, err, "cannot read from", ret);
 	*msg = d.data;
 	*len = d.size;
 	return MH_OK;
@@ -1344,642 +884,23 @@ store_checkpoint(struct store *st, struct mh_err *err)
 
 	clock_gettime(CLOCK_MONOTONIC, &st->op_start);
 	st->dberr[0] = '\0';
-	watchdog_arm();
+	guard_enter();
 	do {
 		err->msg[0] = '\0';
 		ret = st->env == NULL ? DB_RUNRECOVERY : checkpoint_once(st);
 	} while (ret != 0 && should_retry(st, ret, &deadlocks, &recoveries, err));
-	watchdog_disarm();
+	guard_leave();
 	if (ret != 0)
 		return err->msg[0] != '\0' ? err->status :
-		    db_fail(st, err, "cannot checkpoint", ret);
+		    store_db_fail(st, err, "cannot checkpoint", ret);
 	return MH_OK;
 }
 
-/* ---- verifying ---- */
 
-/* A DB handle outside any environment, reporting through our callbacks. */
-static int
-file_db_create(struct store *st, DB **dbp)
+void
+store_set_watchdog_hook(void (*fn)(const char *why))
 {
-	int ret;
-
-	if ((ret = db_create(dbp, NULL, 0)) != 0)
-		return ret;
-	(*dbp)->dbenv->app_private = st;	/* callbacks get the private env */
-	(*dbp)->set_errcall(*dbp, store_errcall);
-	(*dbp)->set_msgcall(*dbp, store_msgcall);
-	return 0;
-}
-
-/* Calls fn for every record of the database file at path (no environment). */
-static int
-file_walk(struct store *st, const char *path, store_visit_fn fn, void *arg,
-    enum mh_status *fn_status)
-{
-	DB *db;
-	DBC *dbc = NULL;
-	DBT k, d;
-	int ret;
-
-	if ((ret = file_db_create(st, &db)) != 0)
-		return ret;
-	if ((ret = db->open(db, NULL, path, NULL, DB_BTREE, DB_RDONLY, 0)) != 0 ||
-	    (ret = db->cursor(db, NULL, &dbc, 0)) != 0) {
-		db->close(db, 0);
-		return ret;
-	}
-	memset(&k, 0, sizeof k);
-	memset(&d, 0, sizeof d);
-	k.flags = d.flags = DB_DBT_REALLOC;
-	*fn_status = MH_OK;
-	while (*fn_status == MH_OK &&
-	    (ret = dbc->get(dbc, &k, &d, DB_NEXT)) == 0) {
-		watchdog_arm();		/* progress: keep the watchdog away */
-		*fn_status = fn(k.data, k.size, d.data, d.size, arg);
-	}
-	watchdog_disarm();
-	free(k.data);
-	free(d.data);
-	dbc->close(dbc);
-	db->close(db, 0);
-	return ret == DB_NOTFOUND ? 0 : ret;
-}
-
-/*
- * The copies.  A run that dies (kill -9, a crash) leaves its copy behind,
- * as large as the store.  So a run holds an flock on a lock file in its
- * copy for its lifetime, and each run first removes the copies whose lock
- * is free: their runs are gone, and the kernel dropped their locks.  The
- * lock file gets its name only once locked, so a copy without one is left
- * alone (it may be a run just starting), as is anything that is not a
- * directory of this user's named like a copy.
- */
-#define COPY_PREFIX	"msghash-verify."
-#define COPY_RANDOM	6		/* the XXXXXX of mkdtemp */
-#define COPY_LOCK	"msghash-verify.lock"
-#define COPY_LOCK_NEW	"msghash-verify.lock.new"
-
-/* Removes the entries of the open directory dfd (a copy is flat). */
-static void
-dir_empty(int dfd)
-{
-	struct dirent *de;
-	DIR *dp;
-	int fd;
-
-	if ((fd = dup(dfd)) == -1)
-		return;
-	if ((dp = fdopendir(fd)) == NULL) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(dp)) != NULL)
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			unlinkat(dfd, de->d_name, 0);
-	closedir(dp);
-}
-
-static void
-copy_remove(const char *copy)
-{
-	int dfd;
-
-	if ((dfd = open(copy, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) != -1) {
-		dir_empty(dfd);
-		close(dfd);
-	}
-	rmdir(copy);
-}
-
-/* Takes the lock of a new copy: see above.  Returns its descriptor. */
-static int
-copy_lock(const char *copy)
-{
-	char tmp[4096 + 32], path[4096 + 32];
-	int fd, saved;
-
-	snprintf(tmp, sizeof tmp, "%s/%s", copy, COPY_LOCK_NEW);
-	snprintf(path, sizeof path, "%s/%s", copy, COPY_LOCK);
-	if ((fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) == -1)
-		return -1;
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1 || rename(tmp, path) == -1) {
-		saved = errno;
-		close(fd);
-		unlink(tmp);
-		errno = saved;
-		return -1;
-	}
-	return fd;
-}
-
-/* Makes a new, locked copy directory in tmpdir; returns the lock's fd. */
-static int
-copy_create(const char *tmpdir, char *copy, size_t size)
-{
-	int fd, saved;
-
-	if ((size_t)snprintf(copy, size, "%s/%sXXXXXX", tmpdir,
-	    COPY_PREFIX) >= size) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if (mkdtemp(copy) == NULL)
-		return -1;
-	if ((fd = copy_lock(copy)) == -1) {
-		saved = errno;
-		rmdir(copy);
-		errno = saved;
-	}
-	return fd;
-}
-
-/* Whether name is what mkdtemp makes of COPY_PREFIX "XXXXXX". */
-static bool
-copy_name(const char *name)
-{
-	size_t i, n = strlen(COPY_PREFIX);
-
-	if (strncmp(name, COPY_PREFIX, n) != 0 ||
-	    strlen(name) != n + COPY_RANDOM)
-		return false;
-	for (i = n; name[i] != '\0'; i++)
-		if (!((name[i] >= '0' && name[i] <= '9') ||
-		    (name[i] >= 'a' && name[i] <= 'z') ||
-		    (name[i] >= 'A' && name[i] <= 'Z')))
-			return false;
-	return true;
-}
-
-/*
- * Whether name in the directory tfd is the copy of a dead run.  If so,
- * *dfd is the copy, open, and *lfd holds its lock.
- */
-static bool
-copy_dead(int tfd, const char *name, int *dfd, int *lfd)
-{
-	struct stat sb;
-
-	*dfd = *lfd = -1;
-	if (!copy_name(name) ||
-	    fstatat(tfd, name, &sb, AT_SYMLINK_NOFOLLOW) == -1 ||
-	    !S_ISDIR(sb.st_mode) || sb.st_uid != geteuid())
-		return false;
-	if ((*dfd = openat(tfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) != -1 && fstat(*dfd, &sb) == 0 &&
-	    sb.st_uid == geteuid() &&
-	    (*lfd = openat(*dfd, COPY_LOCK, O_RDWR | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC)) != -1 && fstat(*lfd, &sb) == 0 &&
-	    S_ISREG(sb.st_mode) && sb.st_uid == geteuid() &&
-	    flock(*lfd, LOCK_EX | LOCK_NB) == 0)
-		return true;
-	if (*lfd != -1)
-		close(*lfd);
-	if (*dfd != -1)
-		close(*dfd);
-	return false;
-}
-
-/* Removes the copies that dead runs left in tmpdir; best effort. */
-static void
-copy_sweep(const char *tmpdir)
-{
-	struct dirent *de;
-	DIR *dp;
-	int dfd, lfd;
-
-	if ((dp = opendir(tmpdir)) == NULL)
-		return;
-	while ((de = readdir(dp)) != NULL) {
-		if (!copy_dead(dirfd(dp), de->d_name, &dfd, &lfd))
-			continue;
-		dir_empty(dfd);
-		unlinkat(dirfd(dp), de->d_name, AT_REMOVEDIR);
-		close(lfd);
-		close(dfd);
-	}
-	closedir(dp);
-}
-
-/* A private environment on the copy, reporting through our callbacks. */
-static int
-private_env_open(struct store *st, const char *copy, u_int32_t flags,
-    DB_ENV **envp)
-{
-	int ret;
-
-	if ((ret = db_env_create(envp, 0)) != 0)
-		return ret;
-	(*envp)->app_private = st;
-	(*envp)->set_errcall(*envp, store_errcall);
-	(*envp)->set_msgcall(*envp, store_msgcall);
-	if ((ret = (*envp)->open(*envp, copy, DB_CREATE | DB_PRIVATE | flags,
-	    0600)) != 0) {
-		(*envp)->close(*envp, 0);
-		*envp = NULL;
-	}
-	return ret;
-}
-
-/*
- * Catastrophic recovery of the copy in a private environment (what
- * db_hotbackup does), so the copy's database file is complete.
- */
-static int
-copy_recover(struct store *st, const char *copy)
-{
-	DB_ENV *env;
-	int ret;
-
-	if ((ret = private_env_open(st, copy, DB_INIT_TXN | DB_INIT_LOCK |
-	    DB_INIT_LOG | DB_INIT_MPOOL | DB_RECOVER_FATAL, &env)) != 0)
-		return ret;
-	ret = env->txn_checkpoint(env, 0, 0, DB_FORCE);
-	env->close(env, 0);
-	return ret;
-}
-
-/* DB->verify on a file outside any environment (the handle is consumed). */
-static int
-file_verify(struct store *st, const char *path)
-{
-	DB *db;
-	int ret;
-
-	if ((ret = file_db_create(st, &db)) != 0)
-		return ret;
-	return db->verify(db, path, NULL, NULL, 0);
-}
-
-/*
- * The log.  Recovery replays it up to its first unreadable record and
- * drops the rest as if never written; the database that remains then
- * passes DB->verify and the message walk, short of every message logged
- * after the damage.  The store's own next recovery would drop the same
- * messages, all acknowledged.  So the copy's log is read through before
- * the copy is recovered, record by record: each read checks the record's
- * checksum.  Never the store's own log: a bad record panics the
- * environment that reads it, and every process of the store would have to
- * recover.
- */
-
-/* Berkeley DB 5.3's log format, as far as the checks below need it. */
-#define LOG_RECORD_HEADER	12	/* prev, len, checksum (no encryption) */
-#define LOG_CKP_TYPE		11	/* record type of a checkpoint */
-#define LOG_CKP_LSN_AT		16	/* its ckp_lsn, where recovery from it
-					   starts: after type, txnid, prev_lsn */
-
-#define LOG_NAME_MAX	32		/* "log." and ten digits */
-
-/* What a walk through a log saw. */
-struct log_walk {
-	DB_LSN		first;		/* first record; file 0: none */
-	DB_LSN		last;		/* last record read intact */
-	u_int32_t	last_len;	/* its length in the file */
-	DB_LSN		ckp_from;	/* the last checkpoint's ckp_lsn;
-					   file 0: no checkpoint */
-};
-
-static void
-log_name(char *buf, size_t size, u_int32_t file)
-{
-	snprintf(buf, size, "log.%010u", file);
-}
-
-/* The one error of a damaged log: what is wrong, and what to do. */
-static enum mh_status
-log_damaged(struct store *st, struct mh_err *err, const char *what)
-{
-	return mh_errf(err, MH_STORE, "damaged log in store '%s': %s; "
-	    "acknowledged messages are at risk: stop writes, keep the store "
-	    "for analysis and restore a backup", st->dir, what);
-}
-
-/* The number of a log file's name ("log." and ten digits), or 0. */
-static u_int32_t
-log_file_number(const char *name)
-{
-	unsigned long long n = 0;
-	size_t i;
-
-	if (strncmp(name, "log.", 4) != 0 || strlen(name) != 14)
-		return 0;
-	for (i = 4; i < 14; i++) {
-		if (name[i] < '0' || name[i] > '9')
-			return 0;
-		n = n * 10 + (unsigned)(name[i] - '0');
-	}
-	return n > UINT32_MAX ? 0 : (u_int32_t)n;
-}
-
-static bool
-log_exists(const char *dir, u_int32_t file)
-{
-	char path[4096 + LOG_NAME_MAX], name[LOG_NAME_MAX];
-
-	log_name(name, sizeof name, file);
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	return access(path, F_OK) == 0 || errno != ENOENT;
-}
-
-/*
- * A log file missing from the store's directory: between two others, or
- * the one being written (`last`), deleted under the processes that still
- * write to it.  The backup copies only the files after a gap, and
- * recovery stops at it.  Log files are removed oldest first, so a missing
- * file with an older one still there is a gap, not a removal under way
- * (which a listing can catch half done).
- */
-static bool
-log_missing(const char *dir, u_int32_t last, char *what, size_t size)
-{
-	char name[LOG_NAME_MAX];
-	unsigned long long count = 0;
-	u_int32_t lo = last, hi = last, n, m;
-	struct dirent *de;
-	DIR *dp;
-
-	if ((dp = opendir(dir)) == NULL)
-		return false;
-	while ((de = readdir(dp)) != NULL) {
-		if ((n = log_file_number(de->d_name)) == 0)
-			continue;
-		count++;
-		lo = n < lo ? n : lo;
-		hi = n > hi ? n : hi;
-	}
-	closedir(dp);
-	if (count == (unsigned long long)hi - lo + 1)
-		return false;
-	for (n = lo; n <= hi; n++) {
-		if (log_exists(dir, n))
-			continue;
-		for (m = lo; m < n && !log_exists(dir, m); m++)
-			;
-		if (n >= last || m < n) {
-			log_name(name, sizeof name, n);
-			snprintf(what, size, "%s is missing", name);
-			return true;
-		}
-		lo = n + 1;	/* removed since the listing, oldest first */
-	}
-	return false;
-}
-
-/* Where the next record of env's log goes: the end of what is written. */
-static int
-log_end(DB_ENV *env, DB_LSN *end)
-{
-	DB_LOG_STAT *sp;
-	int ret;
-
-	if ((ret = env->log_stat(env, &sp, 0)) != 0)
-		return ret;
-	end->file = sp->st_cur_file;
-	end->offset = sp->st_cur_offset;
-	free(sp);
-	return 0;
-}
-
-/* Takes the record rec at lsn into w: extent, and checkpoints. */
-static void
-log_note(struct log_walk *w, const DB_LSN *lsn, const DBT *rec)
-{
-	u_int32_t type;
-
-	if (w->first.file == 0)
-		w->first = *lsn;
-	w->last = *lsn;
-	w->last_len = LOG_RECORD_HEADER + rec->size;
-	if (rec->size < LOG_CKP_LSN_AT + sizeof w->ckp_from)
-		return;
-	memcpy(&type, rec->data, sizeof type);
-	if (type == LOG_CKP_TYPE)
-		memcpy(&w->ckp_from, (const char *)rec->data + LOG_CKP_LSN_AT,
-		    sizeof w->ckp_from);
-}
-
-/*
- * Zeros end a log file for its readers: zeros over the middle of a file
- * that is not the last make the walk (and recovery) skip its remaining
- * records without a word.  The header of each file points at the last
- * record of the file before it: that must be the last record read, or
- * none if there is no file before it.
- */
-static bool
-log_linked(DB_ENV *env, const struct log_walk *w, u_int32_t file)
-{
-	DB_LOGC *logc;
-	DB_LSN lsn = { file, 0 };
-	DBT rec;
-	bool linked = false;
-	int ret;
-
-	if (env->log_cursor(env, &logc, 0) != 0)
-		return false;
-	memset(&rec, 0, sizeof rec);
-	if (logc->get(logc, &lsn, &rec, DB_SET) == 0) {
-		ret = logc->get(logc, &lsn, &rec, DB_PREV);
-		linked = ret == DB_NOTFOUND ? w->first.file == 0 :
-		    ret == 0 && log_compare(&lsn, &w->last) == 0;
-	}
-	logc->close(logc, 0);
-	return linked;
-}
-
-/* The walk found file before `next` broken off: see log_linked. */
-static enum mh_status
-log_broken(struct store *st, const struct log_walk *w, u_int32_t next,
-    struct mh_err *err)
-{
-	char what[256], name[LOG_NAME_MAX];
-
-	log_name(name, sizeof name, next - 1);
-	snprintf(what, sizeof what, "%s breaks off at offset %u: the records "
-	    "after it are gone", name, w->last.file == next - 1 ?
-	    w->last.offset + w->last_len : 0);
-	return log_damaged(st, err, what);
-}
-
-/*
- * An unreadable record, described from libdb's message ("... LSN 1/12300:
- * checksum mismatch"); without one, it is the record after w->last.
- */
-static enum mh_status
-log_unreadable(struct store *st, const struct log_walk *w, int ret,
-    struct mh_err *err)
-{
-	const char *why = db_strerror(ret), *p, *colon;
-	DB_LSN at = { w->last.file, w->last.offset + w->last_len };
-	char what[256], name[LOG_NAME_MAX];
-	unsigned file, offset;
-
-	if ((p = strstr(st->dberr, "LSN")) != NULL) {
-		p += strspn(p + 3, ": ") + 3;
-		if (sscanf(p, "%u/%u", &file, &offset) == 2) {
-			at.file = file;
-			at.offset = offset;
-		}
-	}
-	if ((colon = strrchr(st->dberr, ':')) != NULL && colon[1] == ' ' &&
-	    colon[2] != '\0')
-		why = colon + 2;
-	log_name(name, sizeof name, at.file);
-	snprintf(what, sizeof what, "%s is unreadable at offset %u (%s)",
-	    name, at.offset, why);
-	st->dberr[0] = '\0';
-	return log_damaged(st, err, what);
-}
-
-/* Reads every record of env's log, first to last, into w. */
-static enum mh_status
-log_walk(struct store *st, DB_ENV *env, struct log_walk *w,
-    struct mh_err *err)
-{
-	DB_LOGC *logc;
-	DB_LSN lsn;
-	DBT rec;
-	int ret;
-
-	memset(w, 0, sizeof *w);
-	if ((ret = env->log_cursor(env, &logc, 0)) != 0)
-		return db_fail(st, err, "cannot read the log of a copy of", ret);
-	memset(&rec, 0, sizeof rec);	/* records stay the cursor's memory */
-	while ((ret = logc->get(logc, &lsn, &rec, DB_NEXT)) == 0) {
-		if (lsn.file != w->last.file && !log_linked(env, w, lsn.file))
-			break;
-		log_note(w, &lsn, &rec);
-	}
-	logc->close(logc, 0);
-	if (ret == DB_NOTFOUND)
-		return MH_OK;
-	if (ret == ENOMEM)
-		return db_fail(st, err, "cannot read the log of a copy of", ret);
-	if (ret != 0)
-		return log_unreadable(st, w, ret, err);
-	return log_broken(st, w, lsn.file, err);
-}
-
-/*
- * Whether the walk w of the copy's log covers what recovery needs: from
- * where the last checkpoint's recovery starts (the first log file, without
- * a checkpoint) to `written`, the end of the store's log before the copy.
- * The copy's log ends at `end`: its first unreadable record in the last
- * file, or the end of the last file copied.
- */
-static enum mh_status
-log_covers(struct store *st, const char *copy, const struct log_walk *w,
-    const DB_LSN *end, const DB_LSN *written, struct mh_err *err)
-{
-	char what[256], name[LOG_NAME_MAX], path[4096 + LOG_NAME_MAX];
-
-	if (log_compare(end, written) < 0) {
-		log_name(name, sizeof name, written->file);
-		snprintf(path, sizeof path, "%s/%s", copy, name);
-		if (end->file < written->file && access(path, F_OK) == -1)
-			snprintf(what, sizeof what, "%s is missing", name);
-		else if (end->file < written->file)
-			snprintf(what, sizeof what, "%s is unreadable", name);
-		else
-			snprintf(what, sizeof what, "%s is unreadable from "
-			    "offset %u on (written up to offset %u)", name,
-			    end->offset, written->offset);
-		return log_damaged(st, err, what);
-	}
-	if (w->ckp_from.file != 0 && w->ckp_from.file < w->first.file) {
-		log_name(name, sizeof name, w->ckp_from.file);
-		snprintf(what, sizeof what, "%s is missing (recovery from the "
-		    "last checkpoint starts there)", name);
-		return log_damaged(st, err, what);
-	}
-	if (w->ckp_from.file == 0 && w->first.file > 1) {
-		log_name(name, sizeof name, w->first.file - 1);
-		snprintf(what, sizeof what, "the log files up to %s are "
-		    "missing (no checkpoint follows them)", name);
-		return log_damaged(st, err, what);
-	}
-	return MH_OK;
-}
-
-/* Checks the copy's log, before its recovery rewrites it: see above. */
-static enum mh_status
-log_check(struct store *st, const char *copy, const DB_LSN *written,
-    struct mh_err *err)
-{
-	struct log_walk w;
-	enum mh_status status;
-	DB_ENV *env;
-	DB_LSN end;
-	int ret;
-
-	st->dberr[0] = '\0';
-	if ((ret = private_env_open(st, copy, DB_INIT_LOG, &env)) != 0)
-		return db_fail(st, err, "cannot read the log of a copy of", ret);
-	status = log_walk(st, env, &w, err);
-	if (status == MH_OK && (ret = log_end(env, &end)) != 0)
-		status = db_fail(st, err, "cannot read the log of a copy of",
-		    ret);
-	env->close(env, 0);
-	if (status != MH_OK)
-		return status;
-	return log_covers(st, copy, &w, &end, written, err);
-}
-
-/* The checks on the copy, in order; each needs the one before. */
-static enum mh_status
-copy_check(struct store *st, const char *copy, const DB_LSN *written,
-    store_visit_fn fn, void *arg, struct mh_err *err)
-{
-	char path[4096 + 32];
-	enum mh_status status, fn_status = MH_OK;
-	int ret;
-
-	if ((status = log_check(st, copy, written, err)) != MH_OK)
-		return status;
-	snprintf(path, sizeof path, "%s/%s", copy, STORE_DB_FILE);
-	if ((ret = copy_recover(st, copy)) != 0)
-		return db_fail(st, err, "cannot recover a copy of", ret);
-	if ((ret = file_verify(st, path)) != 0)
-		return db_fail(st, err, "damaged structure in", ret);
-	if ((ret = file_walk(st, path, fn, arg, &fn_status)) != 0)
-		return db_fail(st, err, "cannot read a copy of", ret);
-	return fn_status;
-}
-
-enum mh_status
-store_verify(struct store *st, const char *tmpdir, store_visit_fn fn,
-    void *arg, struct mh_err *err)
-{
-	char copy[4096], what[256];
-	enum mh_status status;
-	DB_LSN written;
-	int ret, lock_fd;
-
-	copy_sweep(tmpdir);
-	if (st->db == NULL)		/* nothing stored yet */
-		return MH_OK;
-	st->dberr[0] = '\0';
-	watchdog_arm();
-	ret = log_end(st->env, &written); /* the copy's log must reach it */
-	watchdog_disarm();
-	if (ret != 0)
-		return db_fail(st, err, "cannot read the log of", ret);
-	if (log_missing(st->dir, written.file, what, sizeof what))
-		return log_damaged(st, err, what);
-	if ((lock_fd = copy_create(tmpdir, copy, sizeof copy)) == -1)
-		return mh_errf(err, MH_SYSTEM, "cannot create a directory in "
-		    "'%s': %s", tmpdir, strerror(errno));
-	watchdog_arm();
-	ret = st->env->backup(st->env, copy, DB_CREATE);
-	watchdog_disarm();
-	if (ret != 0)
-		status = db_fail(st, err, "cannot copy", ret);
-	else
-		status = copy_check(st, copy, &written, fn, arg, err);
-	copy_remove(copy);
-	close(lock_fd);		/* last: the copy is gone */
-	return status;
+	guard_set_hook(fn);
 }
 
 void
@@ -1987,15 +908,13 @@ store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
-	watchdog_arm();
+	guard_enter();
 	env_disconnect(st);
 	if (st->lock_fd != -1)
 		close(st->lock_fd);
-	if (registry_fd != -1)
-		close(registry_fd);	/* detached: no lock of ours to lose */
-	registry_fd = -1;
-	watchdog_disarm();
-	sigprocmask(SIG_SETMASK, &st->saved_mask, NULL);
+	guard_registry_close();
+	guard_leave();
+	guard_signals_restore(&st->saved_mask);
 	free(st->dir);
 	free(st);
 }

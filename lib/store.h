@@ -2,13 +2,14 @@
  * store.h — the message store: a Berkeley DB 5.3 transactional environment
  * shared by every msghash process at once (DESIGN.md §4).
  *
- * The only module that includes <db.h>; callers never see a libdb number.
- * Keys are raw 32-byte digests, values the message bytes.  From store_open
- * to store_close the process defers SIGTERM, SIGINT and SIGHUP (they are
+ * The only module that includes <db.h> (lib/store.c, lib/store-verify.c,
+ * lib/store-int.h); callers never see a libdb number.  Keys are raw
+ * 32-byte digests, values the message bytes.  From store_open to
+ * store_close the process defers SIGTERM, SIGINT and SIGHUP (they are
  * blocked, not lost), and every store call runs under an alarm() watchdog:
  * a process must never die inside libdb, nor hang there for ever.  The
- * store installs SIGALRM and SIGBUS handlers for that; callers must not use
- * alarm().
+ * store installs SIGALRM and SIGBUS handlers for that (lib/guard.c);
+ * callers must not use alarm().
  */
 #ifndef MH_STORE_H
 #define MH_STORE_H
