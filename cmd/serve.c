@@ -387,8 +387,33 @@ log_request(void *arg, const struct http_request *req, int status,
 	    (long long)(now_us - start_us), detail[0] ? " " : "", detail);
 }
 
+/* ---- the handler: lib/conn.c asks, lib/api.c answers ---- */
+
+static bool
+handler_wants_body(void *api, const struct http_request *req)
+{
+	(void)api;
+	return api_wants_body(req);
+}
+
 static void
-config_setup(struct conn_config *cfg, const struct globals *g)
+handler_answer(void *api, const struct http_request *req, const char *body,
+    size_t body_len, struct http_answer *out)
+{
+	api_handle(api, req, body, body_len, out);
+}
+
+static void
+handler_refuse(void *api, int status, const char *msg,
+    struct http_answer *out)
+{
+	(void)api;
+	api_error(out, status, msg);
+}
+
+static void
+config_setup(struct conn_config *cfg, const struct globals *g,
+    struct api_ctx *api)
 {
 	memset(cfg, 0, sizeof *cfg);
 	cfg->header_ms = opt.header_ms;
@@ -398,6 +423,10 @@ config_setup(struct conn_config *cfg, const struct globals *g)
 	cfg->max_requests = opt.max_requests;
 	cfg->body_limit = api_body_limit(g->max_message);
 	http_limits_default(&cfg->lim);
+	cfg->handler.ctx = api;
+	cfg->handler.wants_body = handler_wants_body;
+	cfg->handler.answer = handler_answer;
+	cfg->handler.refuse = handler_refuse;
 	cfg->now_ms = io_now_ms;
 	cfg->log = log_request;
 }
@@ -524,7 +553,7 @@ pipe_linger(const struct conn *c, const sigset_t *wait_mask)
 }
 
 static void
-serve_pipe(const struct conn_config *cfg, struct api_ctx *api, char *peer)
+serve_pipe(const struct conn_config *cfg, char *peer)
 {
 	struct conn c;
 	struct stat sb;
@@ -533,7 +562,7 @@ serve_pipe(const struct conn_config *cfg, struct api_ctx *api, char *peer)
 
 	signals_setup(&wait_mask);
 	io_bound_writes(1, opt.write_ms < 1000 ? opt.write_ms : 1000);
-	conn_init(&c, cfg, api, peer, io_now_ms());
+	conn_init(&c, cfg, peer, io_now_ms());
 	while (conn_want(&c) != CONN_DONE) {
 		if (conn_want(&c) == CONN_WRITE)
 			pipe_write(&c);
@@ -1086,7 +1115,7 @@ worker_accept(struct worker *w)
 		}
 		wc->fd = fd;
 		addr_name(&ss, wc->peer, sizeof wc->peer);
-		conn_init(&wc->c, w->cfg, w->api, wc->peer, io_now_ms());
+		conn_init(&wc->c, w->cfg, wc->peer, io_now_ms());
 		wc->next = w->conns;
 		if (w->conns != NULL)
 			w->conns->prev = wc;
@@ -1450,14 +1479,14 @@ serve_exec(const struct globals *g, int argc, char **argv, struct mh_err *err)
 		    "from inetd or systemd (see 'man msghash', or 'make run' "
 		    "in the source tree)");
 	api.max_message = g->max_message;
-	config_setup(&cfg, g);
+	config_setup(&cfg, g, &api);
 	store_set_watchdog_hook(serve_watchdog_words);
 	log_setup(lfd >= 0 ? lfd : 0);
 	if (lfd >= 0)
 		return serve_listen(lfd, &cfg, &api, err);
 
 	peer_name(peer, sizeof peer);
-	serve_pipe(&cfg, &api, peer);
+	serve_pipe(&cfg, peer);
 	log_flush(true);
 	api_close(&api);
 	return MH_OK;

@@ -39,6 +39,8 @@
 #define MH_HTTP_HEADER_COUNT_MAX	100	/* 431 beyond */
 #define MH_HTTP_CHUNK_EXT_MAX		4096	/* 400 beyond, per chunk line */
 #define MH_HTTP_LEADING_CRLF_MAX	4	/* empty lines ignored before a request */
+#define MH_HTTP_LOCATION_MAX		96	/* a Location value ("/messages/<hex>") */
+#define MH_HTTP_RESPONSE_HEAD_MAX	1024	/* a response's status line and fields */
 #define MH_HTTP_HEADER_TIMEOUT_MS	10000	/* 408: whole header section */
 #define MH_HTTP_BODY_TIMEOUT_MS		30000	/* 408: whole body */
 #define MH_HTTP_IDLE_TIMEOUT_MS		5000	/* silent close between requests */

@@ -56,6 +56,29 @@ log_cb(void *arg, const struct http_request *req, int status, size_t bytes,
 	log_calls++;
 }
 
+/* The handler of cmd/serve.c: api behind the connection. */
+static bool
+handler_wants_body(void *api, const struct http_request *req)
+{
+	(void)api;
+	return api_wants_body(req);
+}
+
+static void
+handler_answer(void *api, const struct http_request *req, const char *body,
+    size_t body_len, struct http_answer *out)
+{
+	api_handle(api, req, body, body_len, out);
+}
+
+static void
+handler_refuse(void *api, int status, const char *msg,
+    struct http_answer *out)
+{
+	(void)api;
+	api_error(out, status, msg);
+}
+
 /* Like config_setup in cmd/serve.c with the default options. */
 static void
 config_setup(void)
@@ -68,6 +91,9 @@ config_setup(void)
 	cfg.max_requests = MH_HTTP_MAX_REQUESTS;
 	cfg.body_limit = api_body_limit(MH_MESSAGE_MAX_DEFAULT);
 	http_limits_default(&cfg.lim);
+	cfg.handler.wants_body = handler_wants_body;
+	cfg.handler.answer = handler_answer;
+	cfg.handler.refuse = handler_refuse;
 	cfg.log = log_cb;
 }
 
@@ -129,7 +155,8 @@ tconn_init(struct tconn *t, int64_t now_ms)
 	t->api.db_dir = t->dir;
 	t->api.max_message = MH_MESSAGE_MAX_DEFAULT;
 	log_calls = 0;
-	conn_init(&t->c, &cfg, &t->api, NULL, now_ms);
+	cfg.handler.ctx = &t->api;
+	conn_init(&t->c, &cfg, NULL, now_ms);
 }
 
 static void
