@@ -373,18 +373,14 @@ log_request(void *arg, const struct http_request *req, int status,
     size_t bytes, int64_t start_us, const char *detail)
 {
 	const char *peer = arg;
-	struct timespec ts;
-	int64_t now_us;
 
 	if (!log_enabled)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 	log_line("%s %s %.*s %d %zu %lldus%s%s\n", peer,
 	    req ? http_method_name(req->method) : "-",
 	    req ? (int)(req->path.len > 200 ? 200 : req->path.len) : 1,
 	    req ? req->path.p : "-", status, bytes,
-	    (long long)(now_us - start_us), detail[0] ? " " : "", detail);
+	    (long long)(io_now_us() - start_us), detail[0] ? " " : "", detail);
 }
 
 /* ---- the handler: lib/conn.c asks, lib/api.c answers ---- */

@@ -14,19 +14,11 @@
 #include <time.h>
 
 #include "conn.h"
+#include "io.h"
 #include "limits.h"
 #include "banned.h"
 
 static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
-
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static bool
 output_pending(const struct conn *c)
@@ -371,7 +363,7 @@ progress(struct conn *c, int64_t now_ms)
 		}
 		c->state = CONN_HEAD;
 		c->deadline = now_ms + c->cfg->header_ms;
-		c->start_us = now_us();
+		c->start_us = io_now_us();	/* the clock, not I/O */
 		/* FALLTHROUGH */
 	case CONN_HEAD:
 		head_progress(c, now_ms);
