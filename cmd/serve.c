@@ -111,7 +111,7 @@ static size_t log_len;
  * into lib/conn.  Exit status 3; in wait mode the master starts another
  * worker at once.
  */
-static char last_words[512];
+static char last_words[MH_SERVE_LAST_WORDS_MAX];
 static volatile sig_atomic_t last_words_len, last_words_fd = 1;
 static volatile sig_atomic_t last_words_armed;
 
@@ -178,16 +178,18 @@ last_words_disarm(void)
 
 /* ---- options ---- */
 
-/* "0.5", "10" -> milliseconds, 1 ms .. 1 hour. */
+/* "0.5", "10" -> milliseconds, within the limits of limits.h. */
 static enum mh_status
 parse_seconds(const char *name, const char *arg, int *ms, struct mh_err *err)
 {
+	const double min = MH_HTTP_TIMEOUT_MIN_MS / 1000.0,
+	    max = MH_HTTP_TIMEOUT_MAX_MS / 1000.0;
 	char *end;
 	double sec = strtod(arg, &end);
 
-	if (end == arg || *end != '\0' || !(sec >= 0.001 && sec <= 3600))
+	if (end == arg || *end != '\0' || !(sec >= min && sec <= max))
 		return mh_errf(err, MH_USAGE, "invalid --%s '%s': expected "
-		    "seconds between 0.001 and 3600", name, arg);
+		    "seconds between %g and %g", name, arg, min, max);
 	*ms = (int)(sec * 1000 + 0.5);
 	return MH_OK;
 }
@@ -226,8 +228,8 @@ serve_option(int index, const char *arg, struct mh_err *err)
 		opt.workers = (int)n;
 		return status;
 	default:
-		return parse_count("max-requests", arg, 1000000,
-		    &opt.max_requests, err);
+		return parse_count("max-requests", arg,
+		    MH_HTTP_MAX_REQUESTS_CEILING, &opt.max_requests, err);
 	}
 }
 
@@ -335,7 +337,7 @@ log_flush(bool force)
 	if (!log_pending)
 		return;
 	now = io_now_ms();
-	if (force || now - log_flushed >= 1000) {
+	if (force || now - log_flushed >= MH_LOG_FLUSH_MS) {
 		log_write();
 		log_flushed = now;
 	}
@@ -378,7 +380,8 @@ log_request(void *arg, const struct http_request *req, int status,
 		return;
 	log_line("%s %s %.*s %d %zu %lldus%s%s\n", peer,
 	    req ? http_method_name(req->method) : "-",
-	    req ? (int)(req->path.len > 200 ? 200 : req->path.len) : 1,
+	    req ? (int)(req->path.len > MH_LOG_PATH_MAX ? MH_LOG_PATH_MAX :
+	    req->path.len) : 1,
 	    req ? req->path.p : "-", status, bytes,
 	    (long long)(io_now_us() - start_us), detail[0] ? " " : "", detail);
 }
@@ -557,7 +560,8 @@ serve_pipe(const struct conn_config *cfg, char *peer)
 	bool is_socket = fstat(0, &sb) == 0 && S_ISSOCK(sb.st_mode);
 
 	signals_setup(&wait_mask);
-	io_bound_writes(1, opt.write_ms < 1000 ? opt.write_ms : 1000);
+	io_bound_writes(1, cfg->write_ms < MH_HTTP_WRITE_SLICE_MS ?
+	    cfg->write_ms : MH_HTTP_WRITE_SLICE_MS);
 	conn_init(&c, cfg, peer, io_now_ms());
 	while (conn_want(&c) != CONN_DONE) {
 		if (conn_want(&c) == CONN_WRITE)
@@ -1150,7 +1154,7 @@ worker_timeouts(struct worker *w)
 	    (first == -1 || w->accept_paused_until < first))
 		first = w->accept_paused_until;
 	if (log_pending) {
-		d = log_flushed + 1000;
+		d = log_flushed + MH_LOG_FLUSH_MS;
 		if (first == -1 || d < first)
 			first = d > now ? d : now + 1;
 	}
@@ -1210,7 +1214,7 @@ worker_drain(struct worker *w)
 static void
 worker_run(struct worker *w, const sigset_t *wait_mask)
 {
-	struct epoll_event evs[64];
+	struct epoll_event evs[MH_SERVE_EPOLL_EVENTS];
 	int i, n, timeout;
 
 	for (;;) {
@@ -1223,7 +1227,8 @@ worker_run(struct worker *w, const sigset_t *wait_mask)
 		worker_sync(w);
 		worker_listen_update(w, io_now_ms());
 		log_flush(false);
-		n = epoll_pwait(w->ep, evs, 64, timeout, wait_mask);
+		n = epoll_pwait(w->ep, evs, MH_SERVE_EPOLL_EVENTS, timeout,
+		    wait_mask);
 		for (i = 0; i < n; i++) {
 			if (evs[i].data.ptr == NULL) {
 				if (!w->draining)
@@ -1358,7 +1363,7 @@ master_reap(struct master *m)
 			continue;
 		master_log_death(pid, status);
 		/* A worker that dies at once would die again: back off. */
-		m->respawn_at = now - m->started[i] < 1000 ?
+		m->respawn_at = now - m->started[i] < MH_SERVE_WORKER_YOUNG_MS ?
 		    now + MH_SERVE_RESPAWN_BACKOFF_MS : now;
 	}
 }

@@ -28,6 +28,7 @@
 #include "api.h"
 #include "ascii.h"
 #include "digest.h"
+#include "limits.h"
 #include "store.h"
 #include "banned.h"
 
@@ -59,7 +60,6 @@
 #define ALLOW_MESSAGE	"GET, HEAD, OPTIONS"
 #define ALLOW_HEALTH	"GET, HEAD, OPTIONS"
 #define ALLOW_ANY	"GET, HEAD, POST, OPTIONS"
-#define RETRY_AFTER_SEC	1
 
 #define NUL_MARK	0xFF	/* stands for \u0000 while cJSON parses */
 
@@ -366,7 +366,7 @@ store_failure(struct api_ctx *ctx, struct http_answer *resp,
 	    status == MH_NOSPACE ? E_NOSPACE : E_INTERNAL);
 	resp->detail = ctx->detail;
 	if (status == MH_STORE)
-		resp->retry_after = RETRY_AFTER_SEC;
+		resp->retry_after = MH_HTTP_RETRY_AFTER_SEC;
 }
 
 /* Bytes that JSON's string grammar requires escaped (RFC 8259 §7). */
@@ -659,9 +659,7 @@ api_wants_body(const struct http_request *req)
 size_t
 api_body_limit(size_t max_message)
 {
-	/* Room for the JSON around the message and for a fair share of
-	 * escapes; a message decoded over the limit still gets 413. */
-	return 2 * max_message + 4096;
+	return MH_HTTP_BODY_MAX(max_message);
 }
 
 void

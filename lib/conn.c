@@ -176,7 +176,7 @@ body_read_size(const struct conn *c)
 	if (c->req.chunked)
 		return MH_IO_CHUNK;
 	rest = (size_t)c->req.content_length - c->body.len;
-	return rest < MH_IO_CHUNK * 4 ? rest : MH_IO_CHUNK * 4;
+	return rest < MH_HTTP_BODY_READ_MAX ? rest : MH_HTTP_BODY_READ_MAX;
 }
 
 /* Moves n received bytes from in.p (at from) to the body. */

@@ -272,7 +272,7 @@ config_setup(void)
 	cfg.idle_ms = MH_HTTP_IDLE_TIMEOUT_MS;
 	cfg.write_ms = MH_HTTP_WRITE_TIMEOUT_MS;
 	cfg.max_requests = MH_HTTP_MAX_REQUESTS;
-	cfg.body_limit = 2 * MH_MESSAGE_MAX_DEFAULT + 4096;	/* as api.c */
+	cfg.body_limit = MH_HTTP_BODY_MAX(MH_MESSAGE_MAX_DEFAULT);
 	http_limits_default(&cfg.lim);
 	cfg.handler.wants_body = stub_wants_body;
 	cfg.handler.answer = stub_answer;
@@ -1161,8 +1161,8 @@ test_body_memory(void)
 
 	tconn_init(&t, NULL, 0, 1000);
 	feed_str(&t.c, big, 1001);
-	is_int((int64_t)conn_body_read_size(&t.c), 4 * MH_IO_CHUNK,
-	    "body memory: a large body is read 4 * MH_IO_CHUNK at a time");
+	is_int((int64_t)conn_body_read_size(&t.c), MH_HTTP_BODY_READ_MAX,
+	    "body memory: a large body is read MH_HTTP_BODY_READ_MAX at a time");
 	conn_timeout(&t.c, 1001 + cfg.body_ms);
 	ok(conn_body_held(&t.c) == 0 && !conn_body_pending(&t.c),
 	    "body memory: after a 408 nothing is held");
