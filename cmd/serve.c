@@ -222,14 +222,16 @@ serve_option(int index, const char *arg, struct mh_err *err)
 		return parse_seconds("idle-timeout", arg, &opt.idle_ms, err);
 	case OPT_WRITE_TIMEOUT:
 		return parse_seconds("write-timeout", arg, &opt.write_ms, err);
+	case OPT_MAX_REQUESTS:
+		return parse_count("max-requests", arg,
+		    MH_HTTP_MAX_REQUESTS_CEILING, &opt.max_requests, err);
 	case OPT_WORKERS:
 		status = parse_count("workers", arg, MH_SERVE_WORKERS_MAX, &n,
 		    err);
 		opt.workers = (int)n;
 		return status;
 	default:
-		return parse_count("max-requests", arg,
-		    MH_HTTP_MAX_REQUESTS_CEILING, &opt.max_requests, err);
+		return cmd_unknown_option(index, err);
 	}
 }
 
