@@ -133,13 +133,13 @@ serve_watchdog_words(const char *why)
 	_exit(status_exit_code(MH_STORE));
 }
 
-/* Formats the watchdog's 503 (with this second's Date). */
+/* Formats the watchdog's 503, api's answer when the store cannot answer
+ * (with this second's Date), then Connection: close. */
 static void
 prepare_last_words(void)
 {
-	static const char body[] =
-	    "{\"err_msg\":\"the store is unavailable; try again later\"}";
 	static time_t prepared;
+	struct http_answer a;
 	struct http_response h;
 	time_t now = time(NULL);
 	size_t n;
@@ -147,19 +147,20 @@ prepare_last_words(void)
 	if (now == prepared && last_words_len > 0)
 		return;		/* same second, same Date */
 	prepared = now;
-	memset(&h, 0, sizeof h);
-	h.status = 503;
-	h.content_type = "application/json";
-	h.content_length = sizeof body - 1;
-	h.close = true;
-	h.retry_after = 1;
 	last_words_len = 0;
-	n = http_format_head(last_words, sizeof last_words - sizeof body, &h,
-	    now);
-	if (n == 0)
-		return;
-	memcpy(last_words + n, body, sizeof body - 1);
-	last_words_len = (sig_atomic_t)(n + sizeof body - 1);
+	api_unavailable(&a);
+	memset(&h, 0, sizeof h);
+	h.status = a.status;
+	h.content_type = a.content_type;
+	h.content_length = a.body_len;
+	h.close = true;
+	h.retry_after = a.retry_after;
+	n = http_format_head(last_words, sizeof last_words, &h, now);
+	if (n > 0 && a.body != NULL && a.body_len <= sizeof last_words - n) {
+		memcpy(last_words + n, a.body, a.body_len);
+		last_words_len = (sig_atomic_t)(n + a.body_len);
+	}
+	http_answer_free(&a);
 }
 
 static void

@@ -356,17 +356,25 @@ method_not_allowed(struct http_answer *resp, const char *allow)
 	resp->allow = allow;
 }
 
+void
+api_unavailable(struct http_answer *resp)
+{
+	api_error(resp, status_http_code(MH_STORE), E_STORE);
+	resp->retry_after = MH_HTTP_RETRY_AFTER_SEC;
+}
+
 /* The store failed: 503 + Retry-After, 507 or 500; the detail goes to the log. */
 static void
 store_failure(struct api_ctx *ctx, struct http_answer *resp,
     enum mh_status status, const struct mh_err *err)
 {
 	snprintf(ctx->detail, sizeof ctx->detail, "%s", err->msg);
-	api_error(resp, status_http_code(status), status == MH_STORE ? E_STORE :
-	    status == MH_NOSPACE ? E_NOSPACE : E_INTERNAL);
-	resp->detail = ctx->detail;
 	if (status == MH_STORE)
-		resp->retry_after = MH_HTTP_RETRY_AFTER_SEC;
+		api_unavailable(resp);
+	else
+		api_error(resp, status_http_code(status),
+		    status == MH_NOSPACE ? E_NOSPACE : E_INTERNAL);
+	resp->detail = ctx->detail;
 }
 
 /* Bytes that JSON's string grammar requires escaped (RFC 8259 §7). */

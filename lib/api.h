@@ -45,6 +45,10 @@ void	api_handle(struct api_ctx *ctx, const struct http_request *req,
 /* A JSON error answer {"err_msg": msg} with the given status. */
 void	api_error(struct http_answer *resp, int status, const char *msg);
 
+/* The answer when the store cannot answer: 503 + Retry-After (also the
+ * last words of a serve process that gives up inside the store). */
+void	api_unavailable(struct http_answer *resp);
+
 /*
  * With defer_sync, a POST's answer may rest on a commit that is not durable
  * yet: while api_sync_pending(), hold every answer, then call api_sync
