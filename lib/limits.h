@@ -87,7 +87,8 @@
 #define MH_SERVE_BALANCE_SLACK		1
 /* Request body bytes a worker holds at once, across its connections, in
  * largest bodies (api_body_limit of --max-size: 32 MiB by default).  Past
- * it, connections wait unread for memory, but one reads on (cmd/serve.c). */
+ * it, connections wait unread for memory, but one reads on
+ * (cmd/serve-wait.c). */
 #define MH_SERVE_BODY_BUDGET		4
 
 #endif /* MH_LIMITS_H */

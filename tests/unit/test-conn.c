@@ -1,6 +1,7 @@
 /*
  * test-conn.c — lib/conn.c, the sans-I/O connection state machine, driven
- * the way cmd/serve.c drives it, behind a stub handler: no store, no disk.
+ * the way serve's two modes drive it, behind a stub handler: no store, no
+ * disk.
  *
  * Every fixture pair of tests/fixtures/http (NAME.req, NAME.resp: the exact
  * response stream with each Date value replaced by DATE, as norm_date in
@@ -280,7 +281,7 @@ config_setup(void)
 	cfg.log = log_cb;
 }
 
-/* A connection to the stub: its own routes, or the script (a fixture's .resp). */
+/* A connection to the stub: its own routes, or a script (a fixture's .resp). */
 struct tconn {
 	struct conn	 c;
 };
@@ -478,7 +479,7 @@ slurp(const char *path, size_t *len)
 
 /*
  * Runs the fixture's input on a fresh connection, the stub answering from
- * its .resp, the way cmd/serve.c does: reads only when it wants to read
+ * its .resp, the way serve does: reads only when it wants to read
  * (at most the cap conn_read_buf gives), writes whenever it wants to
  * write, EOF once the input is exhausted.  The peer sends the input in
  * segments ending at bounds[0..nb) (increasing, the last = len); a read
