@@ -48,6 +48,13 @@ struct cmd_entry {
 				    char **argv, struct mh_err *err);
 };
 
+/*
+ * For the default case of an option handler's switch, which has a case
+ * for every option of its table: an index without one is a bug, reported
+ * as an unknown option (MH_USAGE) rather than taken for another option.
+ */
+enum mh_status	cmd_unknown_option(int index, struct mh_err *err);
+
 /* The store directory, or MH_USAGE if no location is known. */
 enum mh_status	cmd_store_dir(const struct globals *g, const char **dir,
 		    struct mh_err *err);

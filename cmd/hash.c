@@ -31,10 +31,13 @@ static enum mh_status
 hash_option(int index, const char *arg, struct mh_err *err)
 {
 	(void)arg;
-	(void)err;
-	if (index == OPT_NO_STORE)
+	switch (index) {
+	case OPT_NO_STORE:
 		no_store = true;
-	return MH_OK;
+		return MH_OK;
+	default:
+		return cmd_unknown_option(index, err);
+	}
 }
 
 /* -n on stdin: stream it through SHA-256 in constant memory. */

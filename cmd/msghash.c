@@ -262,6 +262,12 @@ find_option(const struct cmd_option *cmd_opts, int c, int *set, int *index)
 
 enum action { RUN, EXIT_OK, EXIT_USAGE, EXIT_HELP, EXIT_VERSION };
 
+enum mh_status
+cmd_unknown_option(int index, struct mh_err *err)
+{
+	return mh_errf(err, MH_USAGE, "unknown option (number %d)", index);
+}
+
 /* Applies one global option. */
 static enum action
 global_option(struct globals *g, int index, const char *arg,
@@ -281,8 +287,11 @@ global_option(struct globals *g, int index, const char *arg,
 		    EXIT_USAGE;
 	case G_HELP:
 		return EXIT_HELP;
-	default:
+	case G_VERSION:
 		return EXIT_VERSION;
+	default:
+		cmd_unknown_option(index, err);
+		return EXIT_USAGE;
 	}
 }
 
@@ -311,8 +320,10 @@ parse_options(const struct cmd_entry *cmd, struct globals *g, int argc,
 			    "unknown option '%s'", bad);
 			return EXIT_USAGE;
 		}
-		if (!find_option(cmd_opts, c, &set, &index))
+		if (!find_option(cmd_opts, c, &set, &index)) {
+			cmd_unknown_option(c, err);
 			return EXIT_USAGE;
+		}
 		if (set == 0)
 			act = global_option(g, index, optarg, err);
 		else

@@ -28,6 +28,7 @@
 #include "api.h"
 #include "ascii.h"
 #include "digest.h"
+#include "limits.h"
 #include "store.h"
 #include "banned.h"
 
@@ -59,7 +60,6 @@
 #define ALLOW_MESSAGE	"GET, HEAD, OPTIONS"
 #define ALLOW_HEALTH	"GET, HEAD, OPTIONS"
 #define ALLOW_ANY	"GET, HEAD, POST, OPTIONS"
-#define RETRY_AFTER_SEC	1
 
 #define NUL_MARK	0xFF	/* stands for \u0000 while cJSON parses */
 
@@ -310,7 +310,7 @@ decode_message(const char *body, size_t body_len, size_t max_message,
 /* ---- responses ---- */
 
 static void
-response_init(struct api_response *resp, int status)
+response_init(struct http_answer *resp, int status)
 {
 	memset(resp, 0, sizeof *resp);
 	resp->status = status;
@@ -318,7 +318,7 @@ response_init(struct api_response *resp, int status)
 
 /* A one-member object {"key": value} through cJSON's printer. */
 static bool
-json_member(struct api_response *resp, const char *key, const char *value)
+json_member(struct http_answer *resp, const char *key, const char *value)
 {
 	cJSON *obj = cJSON_CreateObject();
 	char *text = NULL;
@@ -335,7 +335,7 @@ json_member(struct api_response *resp, const char *key, const char *value)
 }
 
 void
-api_error(struct api_response *resp, int status, const char *msg)
+api_error(struct http_answer *resp, int status, const char *msg)
 {
 	static const char fallback[] = "{\"err_msg\":\"internal error\"}";
 
@@ -350,22 +350,31 @@ api_error(struct api_response *resp, int status, const char *msg)
 }
 
 static void
-method_not_allowed(struct api_response *resp, const char *allow)
+method_not_allowed(struct http_answer *resp, const char *allow)
 {
 	api_error(resp, 405, E_METHOD);
 	resp->allow = allow;
 }
 
+void
+api_unavailable(struct http_answer *resp)
+{
+	api_error(resp, status_http_code(MH_STORE), E_STORE);
+	resp->retry_after = MH_HTTP_RETRY_AFTER_SEC;
+}
+
 /* The store failed: 503 + Retry-After, 507 or 500; the detail goes to the log. */
 static void
-store_failure(struct api_ctx *ctx, struct api_response *resp,
+store_failure(struct api_ctx *ctx, struct http_answer *resp,
     enum mh_status status, const struct mh_err *err)
 {
 	snprintf(ctx->detail, sizeof ctx->detail, "%s", err->msg);
-	api_error(resp, status_http_code(status), status == MH_STORE ? E_STORE :
-	    status == MH_NOSPACE ? E_NOSPACE : E_INTERNAL);
 	if (status == MH_STORE)
-		resp->retry_after = RETRY_AFTER_SEC;
+		api_unavailable(resp);
+	else
+		api_error(resp, status_http_code(status),
+		    status == MH_NOSPACE ? E_NOSPACE : E_INTERNAL);
+	resp->detail = ctx->detail;
 }
 
 /* Bytes that JSON's string grammar requires escaped (RFC 8259 §7). */
@@ -394,7 +403,7 @@ json_escape(const unsigned char *s, size_t n, char *out)
 
 /* {"message":"..."}: valid JSON for any valid UTF-8, NUL bytes included. */
 static bool
-json_message(struct api_response *resp, const char *msg, size_t len)
+json_message(struct http_answer *resp, const char *msg, size_t len)
 {
 	static const char head[] = "{\"message\":\"", tail[] = "\"}";
 	char *out;
@@ -440,7 +449,7 @@ api_sync(struct api_ctx *ctx, struct mh_err *err)
 
 static void
 post_message(struct api_ctx *ctx, const char *body, size_t body_len,
-    struct api_response *resp)
+    struct http_answer *resp)
 {
 	unsigned char digest[DIGEST_LEN];
 	char hex[DIGEST_HEX_LEN + 1], too_large[128];
@@ -534,7 +543,7 @@ accepts_octet_stream(const struct http_request *req)
 
 static void
 get_message(struct api_ctx *ctx, const struct http_request *req,
-    struct http_slice hex, struct api_response *resp)
+    struct http_slice hex, struct http_answer *resp)
 {
 	unsigned char digest[DIGEST_LEN];
 	struct mh_err err = { MH_OK, "" };
@@ -571,7 +580,7 @@ get_message(struct api_ctx *ctx, const struct http_request *req,
 }
 
 static void
-get_health(struct api_ctx *ctx, struct api_response *resp)
+get_health(struct api_ctx *ctx, struct http_answer *resp)
 {
 	struct mh_err err = { MH_OK, "" };
 	enum mh_status status;
@@ -609,7 +618,7 @@ message_path(struct http_slice path, struct http_slice *segment)
 /* OPTIONS -> 204 + Allow (RFC 9110 §9.3.7); other methods -> 405. */
 static bool
 options_or_405(const struct http_request *req, const char *allow,
-    struct api_response *resp)
+    struct http_answer *resp)
 {
 	if (req->method == HTTP_OPTIONS) {
 		response_init(resp, 204);
@@ -621,7 +630,7 @@ options_or_405(const struct http_request *req, const char *allow,
 
 void
 api_handle(struct api_ctx *ctx, const struct http_request *req,
-    const char *body, size_t body_len, struct api_response *resp)
+    const char *body, size_t body_len, struct http_answer *resp)
 {
 	struct http_slice segment;
 	bool get = req->method == HTTP_GET || req->method == HTTP_HEAD;
@@ -658,16 +667,7 @@ api_wants_body(const struct http_request *req)
 size_t
 api_body_limit(size_t max_message)
 {
-	/* Room for the JSON around the message and for a fair share of
-	 * escapes; a message decoded over the limit still gets 413. */
-	return 2 * max_message + 4096;
-}
-
-void
-api_response_free(struct api_response *resp)
-{
-	free(resp->body);
-	resp->body = NULL;
+	return MH_HTTP_BODY_MAX(max_message);
 }
 
 void

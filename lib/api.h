@@ -9,7 +9,8 @@
  *   OPTIONS <route> | *       -> 204 + Allow
  * Errors are {"err_msg": "..."} with the status of the table in status.c or
  * a more precise 4xx.  The store is opened on the first request that needs
- * it and kept for the connection.
+ * it and kept until api_close.  api knows requests and answers (http.h),
+ * not connections: cmd/serve.c hands it to lib/conn.c as the handler.
  */
 #ifndef MH_API_H
 #define MH_API_H
@@ -27,17 +28,8 @@ struct api_ctx {
 	size_t		 max_message;	/* --max-size */
 	struct store	*store;		/* NULL until first needed */
 	bool		 defer_sync;	/* STORE_DEFER_SYNC: see api_sync */
-	char		 detail[MH_ERR_MAX]; /* why the last 5xx happened (log) */
-};
-
-struct api_response {
-	int		 status;
-	const char	*content_type;	/* NULL: no body */
-	char		*body;		/* malloc'd (api_response_free) */
-	size_t		 body_len;
-	char		 location[96];	/* "" if none */
-	const char	*allow;		/* NULL if none */
-	unsigned	 retry_after;	/* seconds; 0 if none */
+	char		 detail[MH_ERR_MAX]; /* why the last 5xx happened: the
+					       answer's detail points here */
 };
 
 /* The largest request body accepted for a message limit (JSON escapes). */
@@ -48,12 +40,14 @@ bool	api_wants_body(const struct http_request *req);
 
 /* Handles one request; HEAD is answered like GET (the caller drops the body). */
 void	api_handle(struct api_ctx *ctx, const struct http_request *req,
-	    const char *body, size_t body_len, struct api_response *resp);
+	    const char *body, size_t body_len, struct http_answer *resp);
 
-/* A JSON error response {"err_msg": msg} with the given status. */
-void	api_error(struct api_response *resp, int status, const char *msg);
+/* A JSON error answer {"err_msg": msg} with the given status. */
+void	api_error(struct http_answer *resp, int status, const char *msg);
 
-void	api_response_free(struct api_response *resp);
+/* The answer when the store cannot answer: 503 + Retry-After (also the
+ * last words of a serve process that gives up inside the store). */
+void	api_unavailable(struct http_answer *resp);
 
 /*
  * With defer_sync, a POST's answer may rest on a commit that is not durable

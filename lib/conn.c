@@ -14,19 +14,11 @@
 #include <time.h>
 
 #include "conn.h"
+#include "io.h"
 #include "limits.h"
 #include "banned.h"
 
 static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
-
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static bool
 output_pending(const struct conn *c)
@@ -69,12 +61,11 @@ buf_free(struct conn_buf *b)
 }
 
 void
-conn_init(struct conn *c, const struct conn_config *cfg, struct api_ctx *api,
-    void *log_arg, int64_t now_ms)
+conn_init(struct conn *c, const struct conn_config *cfg, void *log_arg,
+    int64_t now_ms)
 {
 	memset(c, 0, sizeof *c);
 	c->cfg = cfg;
-	c->api = api;
 	c->log_arg = log_arg;
 	c->state = CONN_IDLE;
 	c->deadline = now_ms + cfg->idle_ms;
@@ -86,7 +77,7 @@ conn_free(struct conn *c)
 	buf_free(&c->in);
 	buf_free(&c->body);
 	buf_free(&c->carry);
-	api_response_free(&c->resp);
+	http_answer_free(&c->resp);
 }
 
 /* ---- answers ---- */
@@ -97,7 +88,7 @@ conn_free(struct conn *c)
  */
 static void
 queue_answer(struct conn *c, const struct http_request *req,
-    struct api_response *resp, bool close, bool head_only, int64_t now_ms)
+    struct http_answer *resp, bool close, bool head_only, int64_t now_ms)
 {
 	struct http_response h;
 
@@ -114,7 +105,7 @@ queue_answer(struct conn *c, const struct http_request *req,
 	c->head_off = 0;
 	if (c->head_len == 0)
 		close = true;	/* cannot happen: the head is small */
-	api_response_free(&c->resp);
+	http_answer_free(&c->resp);
 	c->resp = *resp;
 	c->resp_off = 0;
 	c->resp_len = head_only || resp->status == 204 ? 0 : resp->body_len;
@@ -126,8 +117,8 @@ queue_answer(struct conn *c, const struct http_request *req,
 	buf_free(&c->body);
 	if (c->cfg->log != NULL)
 		c->cfg->log(c->log_arg, req, resp->status, resp->body_len,
-		    c->start_us, c->api->detail);
-	c->api->detail[0] = '\0';
+		    c->start_us, resp->detail != NULL ? resp->detail : "");
+	c->resp.detail = NULL;		/* valid only until the next answer */
 	c->deadline = now_ms + c->cfg->write_ms;
 }
 
@@ -136,9 +127,10 @@ static void
 fail(struct conn *c, const struct http_request *req, int status,
     const char *msg, int64_t now_ms)
 {
-	struct api_response resp;
+	const struct conn_handler *h = &c->cfg->handler;
+	struct http_answer resp;
 
-	api_error(&resp, status, msg);
+	h->refuse(h->ctx, status, msg, &resp);
 	c->input_unread = true;		/* the request was cut short */
 	queue_answer(c, req, &resp, true, false, now_ms);
 }
@@ -147,10 +139,11 @@ fail(struct conn *c, const struct http_request *req, int status,
 static void
 answer(struct conn *c, const char *body, size_t body_len, int64_t now_ms)
 {
-	struct api_response resp;
+	const struct conn_handler *h = &c->cfg->handler;
+	struct http_answer resp;
 	bool close;
 
-	api_handle(c->api, &c->req, body, body_len, &resp);
+	h->answer(h->ctx, &c->req, body, body_len, &resp);
 	if (c->cfg->now_ms != NULL)
 		now_ms = c->cfg->now_ms();	/* see conn_config.now_ms */
 	c->input_unread = c->answer_then_close;	/* its body is unread */
@@ -183,7 +176,7 @@ body_read_size(const struct conn *c)
 	if (c->req.chunked)
 		return MH_IO_CHUNK;
 	rest = (size_t)c->req.content_length - c->body.len;
-	return rest < MH_IO_CHUNK * 4 ? rest : MH_IO_CHUNK * 4;
+	return rest < MH_HTTP_BODY_READ_MAX ? rest : MH_HTTP_BODY_READ_MAX;
 }
 
 /* Moves n received bytes from in.p (at from) to the body. */
@@ -295,16 +288,18 @@ static void
 begin_request(struct conn *c, size_t head_len, int64_t now_ms)
 {
 	const struct http_request *req = &c->req;
+	const struct conn_handler *h = &c->cfg->handler;
 	bool has_body = req->chunked ||
 	    (req->has_content_length && req->content_length > 0);
-	struct api_response resp;
+	bool wants_body = h->wants_body(h->ctx, req);
+	struct http_answer resp;
 
 	c->from = c->off + head_len;
 	c->answer_then_close = false;
-	if (api_wants_body(req) && !req->chunked && !req->has_content_length) {
+	if (wants_body && !req->chunked && !req->has_content_length) {
 		/* RFC 9110 §15.5.12: no body was sent, so the stream is intact. */
-		api_error(&resp, 411, "a POST needs a Content-Length or "
-		    "Transfer-Encoding: chunked body");
+		h->refuse(h->ctx, 411, "a POST needs a Content-Length or "
+		    "Transfer-Encoding: chunked body", &resp);
 		queue_answer(c, req, &resp, !req->keep_alive || c->shutting_down ||
 		    ++c->requests >= c->cfg->max_requests, false, now_ms);
 		return;
@@ -319,7 +314,7 @@ begin_request(struct conn *c, size_t head_len, int64_t now_ms)
 		answer(c, NULL, 0, now_ms);
 		return;
 	}
-	if (req->expect_continue && !api_wants_body(req)) {
+	if (req->expect_continue && !wants_body) {
 		/* Answer without reading the body, then close. */
 		c->answer_then_close = true;
 		answer(c, NULL, 0, now_ms);
@@ -368,7 +363,7 @@ progress(struct conn *c, int64_t now_ms)
 		}
 		c->state = CONN_HEAD;
 		c->deadline = now_ms + c->cfg->header_ms;
-		c->start_us = now_us();
+		c->start_us = io_now_us();	/* the clock, not I/O */
 		/* FALLTHROUGH */
 	case CONN_HEAD:
 		head_progress(c, now_ms);
@@ -386,7 +381,7 @@ progress(struct conn *c, int64_t now_ms)
 static void
 request_done(struct conn *c, int64_t now_ms)
 {
-	api_response_free(&c->resp);
+	http_answer_free(&c->resp);
 	c->resp_len = c->resp_off = 0;
 	c->answered = false;
 	if (c->close_after) {

@@ -20,9 +20,12 @@
  * request is parsed only when the previous response has been written.
  * conn_shutdown lets the connection finish what it has received (a
  * request in progress, and pipelined ones already buffered), then close.  So
- * while api_handle runs (inside conn_received or conn_sent) no response
+ * while the handler runs (inside conn_received or conn_sent) no response
  * bytes are pending, and the serve watchdog's last words (a 503) can go
  * straight to the socket.
+ *
+ * conn knows HTTP and nothing else: what a request means is the handler's
+ * (lib/api.c, wired in by cmd/serve.c; a stub in tests/unit/test-conn.c).
  */
 #ifndef MH_CONN_H
 #define MH_CONN_H
@@ -33,8 +36,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "api.h"
 #include "http.h"
+#include "limits.h"
+
+/* The application behind the connection; ctx is given back to each call. */
+struct conn_handler {
+	void	*ctx;
+	/* Whether the request's route takes a body.  A request for one
+	 * without a length gets 411; with Expect: 100-continue, one for a
+	 * route that takes none is answered at once, its body unread. */
+	bool	(*wants_body)(void *ctx, const struct http_request *req);
+	/* Answers a complete request; HEAD like GET (conn drops the body). */
+	void	(*answer)(void *ctx, const struct http_request *req,
+		    const char *body, size_t body_len, struct http_answer *out);
+	/* The answer to a request conn refuses itself (a framing error, a
+	 * timeout, 411, 413): the status and a sentence for the client. */
+	void	(*refuse)(void *ctx, int status, const char *msg,
+		    struct http_answer *out);
+};
 
 struct conn_config {
 	int		 header_ms;	/* first byte of a request -> end of head */
@@ -42,12 +61,14 @@ struct conn_config {
 	int		 idle_ms;	/* between requests */
 	int		 write_ms;	/* one response */
 	long		 max_requests;	/* per connection, then close */
-	size_t		 body_limit;	/* api_body_limit() */
+	size_t		 body_limit;	/* the largest request body: 413 beyond */
 	struct http_limits lim;
+	struct conn_handler handler;
 	/* The clock (io_now_ms), read again once a request is answered: the
-	 * store can take seconds (waiting for its lock, say), and the write
-	 * deadline must count from the answer, not from the request's last
-	 * bytes.  NULL: the now_ms given to the call that answered. */
+	 * handler can take seconds (the store waiting for its lock, say),
+	 * and the write deadline must count from the answer, not from the
+	 * request's last bytes.  NULL: the now_ms given to the call that
+	 * answered. */
 	int64_t		(*now_ms)(void);
 	/* One call per answered request (the access log); may be NULL.  arg
 	 * is conn_init's log_arg (the peer, say). */
@@ -76,7 +97,6 @@ enum conn_state {
 
 struct conn {
 	const struct conn_config *cfg;
-	struct api_ctx	*api;
 	void		*log_arg;
 	enum conn_state	 state;
 	bool		 closed;	/* EOF, error or done: nothing more */
@@ -103,15 +123,15 @@ struct conn {
 	bool		 answered;	/* the output is the answer (not a 100) */
 
 	/* Output: head (+ body), written in order. */
-	char		 head[1024];
+	char		 head[MH_HTTP_RESPONSE_HEAD_MAX];
 	size_t		 head_len, head_off;
-	struct api_response resp;
+	struct http_answer resp;
 	size_t		 resp_off, resp_len;
 	bool		 close_after;	/* close once the output is written */
 };
 
 void		conn_init(struct conn *c, const struct conn_config *cfg,
-		    struct api_ctx *api, void *log_arg, int64_t now_ms);
+		    void *log_arg, int64_t now_ms);
 void		conn_free(struct conn *c);
 
 enum conn_want	conn_want(const struct conn *c);

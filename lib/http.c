@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -1256,4 +1257,11 @@ http_method_name(enum http_method method)
 	if ((unsigned)method >= HTTP_METHOD_COUNT)
 		return "UNKNOWN";
 	return method_names[method];
+}
+
+void
+http_answer_free(struct http_answer *a)
+{
+	free(a->body);
+	a->body = NULL;
 }

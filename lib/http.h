@@ -16,6 +16,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "limits.h"
+
 #define HTTP_PARSE_ERROR	(-1)	/* see struct http_error */
 #define HTTP_PARSE_PARTIAL	(-2)	/* complete so far; feed more bytes */
 
@@ -71,7 +73,7 @@ struct http_request {
 	uint64_t		content_length;	/* saturates at UINT64_MAX */
 
 	size_t			header_count;
-	struct http_header	headers[100];	/* MH_HTTP_HEADER_COUNT_MAX */
+	struct http_header	headers[MH_HTTP_HEADER_COUNT_MAX];
 };
 
 /* Fills *lim with the defaults of lib/limits.h. */
@@ -133,6 +135,26 @@ struct http_response {
  */
 size_t	http_format_head(char *buf, size_t cap, const struct http_response *resp,
 	    time_t now);
+
+/*
+ * An answer as a request handler (lib/api.c) gives it to the connection
+ * (lib/conn.c).  The connection frames it: Date, Content-Length and
+ * Connection are its own, and it sends no body for HEAD or a 204.
+ */
+struct http_answer {
+	int		 status;
+	const char	*content_type;	/* NULL: no body */
+	char		*body;		/* malloc'd: http_answer_free */
+	size_t		 body_len;
+	char		 location[MH_HTTP_LOCATION_MAX]; /* "" if none */
+	const char	*allow;		/* NULL if none */
+	unsigned	 retry_after;	/* seconds; 0 if none */
+	const char	*detail;	/* for the log: why a 5xx happened; NULL
+					   if none; valid until the next answer */
+};
+
+/* Frees the answer's body. */
+void	http_answer_free(struct http_answer *a);
 
 /* Reason phrase for a status ("Not Found"); "Unknown" if none. */
 const char *http_reason(int status);

@@ -145,6 +145,15 @@ io_sleep_us(long us)
 		;
 }
 
+int64_t
+io_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 enum io_wait
 io_wait_readable(int fd, int64_t deadline_ms, const sigset_t *mask)
 {

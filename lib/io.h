@@ -31,8 +31,9 @@ enum mh_status	io_read_some(int fd, void *buf, size_t cap, size_t *n,
 enum mh_status	io_write_all(int fd, const void *buf, size_t len,
 		    const char *what, struct mh_err *err);
 
-/* Milliseconds on the monotonic clock. */
+/* Milliseconds, and microseconds, on the monotonic clock. */
 int64_t		io_now_ms(void);
+int64_t		io_now_us(void);
 
 /* Milliseconds on the monotonic clock since *start (clock_gettime). */
 long		io_ms_since(const struct timespec *start);

@@ -53,31 +53,52 @@
  * create them first checks that there is room.  Raise it with them. */
 #define MH_STORE_REGIONS_ESTIMATE	(18ULL << 20)
 
-/* HTTP (lib/http.c, cmd/serve.c); RFC 9112 §3 suggests >= 8000 octets. */
+/* HTTP (lib/http.c, lib/conn.c, lib/api.c, cmd/serve*.c); RFC 9112 §3
+ * suggests >= 8000 octets. */
 #define MH_HTTP_REQUEST_LINE_MAX	8192	/* 414 beyond */
 #define MH_HTTP_HEADER_LINE_MAX		8192	/* 431 beyond */
 #define MH_HTTP_HEADER_SECTION_MAX	16384	/* 431 beyond (request line included) */
 #define MH_HTTP_HEADER_COUNT_MAX	100	/* 431 beyond */
 #define MH_HTTP_CHUNK_EXT_MAX		4096	/* 400 beyond, per chunk line */
 #define MH_HTTP_LEADING_CRLF_MAX	4	/* empty lines ignored before a request */
+#define MH_HTTP_LOCATION_MAX		96	/* a Location value ("/messages/<hex>") */
+#define MH_HTTP_RESPONSE_HEAD_MAX	1024	/* a response's status line and fields */
+/* The request body limit for a --max-size of M (api_body_limit): room for
+ * the JSON around the message and a fair share of escapes; a message
+ * decoded over M still gets 413. */
+#define MH_HTTP_BODY_MAX(m)		(2 * (m) + 4096)
+#define MH_HTTP_BODY_READ_MAX		(4 * MH_IO_CHUNK) /* one read of a body */
 #define MH_HTTP_HEADER_TIMEOUT_MS	10000	/* 408: whole header section */
 #define MH_HTTP_BODY_TIMEOUT_MS		30000	/* 408: whole body */
 #define MH_HTTP_IDLE_TIMEOUT_MS		5000	/* silent close between requests */
 #define MH_HTTP_WRITE_TIMEOUT_MS	10000	/* give up on a client that never reads */
+#define MH_HTTP_TIMEOUT_MIN_MS		1	/* --*-timeout: 0.001 s ... */
+#define MH_HTTP_TIMEOUT_MAX_MS		3600000	/* ... to an hour */
+#define MH_HTTP_WRITE_SLICE_MS		1000	/* per-connection socket writes: one
+					   write(2) blocks at most this long */
 #define MH_HTTP_LINGER_MS		2000	/* after a last answer, read and drop */
 #define MH_HTTP_LINGER_MAX		(1024 * 1024)	/* ... at most this much */
 #define MH_HTTP_SIGNAL_SLICE_MS		250	/* per-connection socket reads: longest
 					   wait before a SIGTERM is noticed */
 #define MH_HTTP_MAX_REQUESTS		100000	/* per connection, then Connection: close;
 					   each reconnect costs a process start */
+#define MH_HTTP_MAX_REQUESTS_CEILING	1000000	/* the largest --max-requests */
+#define MH_HTTP_RETRY_AFTER_SEC		1	/* Retry-After of a 503 */
 
 /* The access log: one write(2) of at most this (PIPE_BUF on Linux, which
  * a pipe keeps whole) carries whole lines only. */
 #define MH_LOG_WRITE_MAX		4096
+#define MH_LOG_FLUSH_MS			1000	/* lines wait at most this long */
+#define MH_LOG_PATH_MAX			200	/* bytes of a request path logged */
+
+/* serve in both modes. */
+#define MH_SERVE_LAST_WORDS_MAX		512	/* the store watchdog's 503, whole */
 
 /* serve in wait mode (a listening socket). */
 #define MH_SERVE_WORKERS_MAX		256	/* --workers */
-#define MH_SERVE_RESPAWN_BACKOFF_MS	1000	/* a worker that died young */
+#define MH_SERVE_RESPAWN_BACKOFF_MS	1000	/* a worker that died young ... */
+#define MH_SERVE_WORKER_YOUNG_MS	1000	/* ... this soon after its start */
+#define MH_SERVE_EPOLL_EVENTS		64	/* events one epoll_pwait returns */
 #define MH_SERVE_ACCEPT_PAUSE_MS	100	/* out of descriptors: stop accepting */
 /* Connections accepted per wake-up: one, so that a burst of connections
  * is shared among the workers (EPOLLEXCLUSIVE wakes one; the next arrival
@@ -87,7 +108,8 @@
 #define MH_SERVE_BALANCE_SLACK		1
 /* Request body bytes a worker holds at once, across its connections, in
  * largest bodies (api_body_limit of --max-size: 32 MiB by default).  Past
- * it, connections wait unread for memory, but one reads on (cmd/serve.c). */
+ * it, connections wait unread for memory, but one reads on
+ * (cmd/serve-wait.c). */
 #define MH_SERVE_BODY_BUDGET		4
 
 #endif /* MH_LIMITS_H */

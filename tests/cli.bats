@@ -181,6 +181,23 @@ teardown() {
 	assert_usage_error
 }
 
+@test "every command option with a value is its own: a bad value is refused naming that option" {
+	# An option without a case in its command's handler must not be taken
+	# for another option (cmd_unknown_option): each --NAME=ARG listed by a
+	# command's --help, given a value no option accepts, names --NAME.
+	local cmd name n=0
+	for cmd in $("$MSGHASH" --help | sed -n '/^Commands:/,/^$/s/^  \([a-z]*\) .*/\1/p'); do
+		for name in $("$MSGHASH" "$cmd" --help |
+			sed -n '/^Options:/,/^$/s/^ *\(-[a-zA-Z], \)\{0,1\}--\([a-z-]*\)=.*/\2/p'); do
+			run -2 --separate-stderr "$MSGHASH" "$cmd" "--$name=not-a-value" </dev/null
+			assert_usage_error
+			assert_stderr_contains "--$name "
+			n=$((n + 1))
+		done
+	done
+	((n >= 6)) || fail "only $n options with a value found in the commands' --help"
+}
+
 @test "--max-size: a bad value is a usage error (exit 2)" {
 	local bad
 	for bad in abc '' 10X 12KB 1.5M -1 K 99999999999999999999 99999999999G; do

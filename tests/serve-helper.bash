@@ -1,4 +1,4 @@
-# tests/serve-helper.bash -- helpers for serve.bats (pipe mode) and for
+# tests/serve-helper.bash -- helpers for serve.bats (per-connection mode) and for
 # serve-socket.bats, serve-socket-wait.bats and serve-wait.bats
 # (systemd-socket-activate + curl).  Load after helper:
 #
@@ -38,7 +38,7 @@ RESPONSE_HEADER_ORDER=(Date Content-Type Content-Length Location Allow Retry-Aft
 SERVE_GLOBAL=()
 SERVE_SEQ=0
 
-# ------------------------------------------------------------------ pipe mode
+# -------------------------------------------------------- per-connection mode
 
 # serve_raw FILE [serve options...]: pipe FILE into `msghash serve`.
 # Sets SERVE_OUT (stdout, the responses), SERVE_ERR (stderr) and SERVE_RC.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
-# msghash serve in pipe mode: raw request bytes on stdin, responses on stdout.
+# msghash serve in per-connection mode: raw request bytes piped to stdin,
+# responses on stdout.
 # Expected values come from the specification (msghash(1) serve, RFC 9110 and
 # RFC 9112 status codes and reason phrases, DESIGN.md §5)
 # and from sha256sum -- never from a run of msghash.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
-# valgrind.bats — memcheck over the pipe-mode fixtures and the CLI: no
-# memory errors, no definitely lost blocks.  (Not run in the sanitizer
-# build: ASan and valgrind exclude each other, and ASan covers it there.)
+# valgrind.bats — memcheck over serve in per-connection mode (the HTTP
+# fixtures piped in) and the CLI: no memory errors, no definitely lost
+# blocks.  (Not run in the sanitizer build: ASan and valgrind exclude each
+# other, and ASan covers it there.)
 
 bats_require_minimum_version 1.5.0
 load helper
@@ -18,7 +19,7 @@ teardown() {
 	common_teardown
 }
 
-@test "valgrind: serve over every pipe-mode fixture: 0 errors, 0 definitely lost" {
+@test "valgrind: serve (per-connection mode) over every fixture: 0 errors, 0 definitely lost" {
 	n=0
 	for req in "$MSGHASH_TEST_SRCDIR"/tests/fixtures/http/*.req; do
 		run --separate-stderr "${VG[@]}" "$MSGHASH" serve <"$req"

@@ -448,7 +448,7 @@ cjson_strict(const char *body, size_t len)
  * decoded value holds a NUL, which cJSON cannot represent).
  */
 static char *
-json_member(const struct api_response *r, const char *key)
+json_member(const struct http_answer *r, const char *key)
 {
 	struct jparse	 p;
 	cJSON		*root, *item;
@@ -471,7 +471,7 @@ json_member(const struct api_response *r, const char *key)
 
 static void
 handle(const struct http_request *req, const char *body, size_t len,
-    struct api_response *r)
+    struct http_answer *r)
 {
 	api_handle(&ctx, req, body, len, r);
 	if (r->status >= 500) {
@@ -497,7 +497,7 @@ check_get(const char *hex, const uint8_t *want, size_t wantlen)
 {
 	static char		 heads[2][256];
 	struct http_request	 req;
-	struct api_response	 r;
+	struct http_answer	 r;
 	struct jparse		 p;
 	unsigned char		 d[DIGEST_LEN];
 	char			 dhex[DIGEST_HEX_LEN + 1], *val;
@@ -516,7 +516,7 @@ check_get(const char *hex, const uint8_t *want, size_t wantlen)
 	CHECK(digest_sha256(r.body, r.body_len, d, &err) == MH_OK);
 	digest_to_hex(d, dhex);
 	CHECK(strcmp(dhex, hex) == 0);
-	api_response_free(&r);
+	http_answer_free(&r);
 
 	snprintf(heads[1], sizeof heads[1], "GET /messages/%s HTTP/1.1\r\n"
 	    "Host: fuzz\r\n\r\n", hex);
@@ -533,7 +533,7 @@ check_get(const char *hex, const uint8_t *want, size_t wantlen)
 	CHECK(p.msglen == wantlen &&
 	    (wantlen == 0 || memcmp(p.msg, want, wantlen) == 0));
 	oracle_free(&p);
-	api_response_free(&r);
+	http_answer_free(&r);
 }
 
 /* ---- setup and teardown ---- */
@@ -566,7 +566,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	static const char	 post[] = "POST /messages HTTP/1.1\r\n"
 	    "Host: fuzz\r\nContent-Type: application/json\r\n\r\n";
 	struct http_request	 req;
-	struct api_response	 r;
+	struct http_answer	 r;
 	const char		*t = getenv("TMPDIR");
 	sigset_t		 set;
 
@@ -587,7 +587,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	request(&req, health);
 	handle(&req, NULL, 0, &r);
 	CHECK(r.status == 200 && ctx.store != NULL);
-	api_response_free(&r);
+	http_answer_free(&r);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -604,7 +604,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct jparse		 p;
-	struct api_response	 r;
+	struct http_answer	 r;
 	enum jresult		 want;
 	unsigned char		 d[DIGEST_LEN];
 	char			 hex[DIGEST_HEX_LEN + 1], loc[128], *digest;
@@ -632,7 +632,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    r.body, p.msglen);
 			abort();
 		}
-		api_response_free(&r);
+		http_answer_free(&r);
 		oracle_free(&p);
 		return 0;
 	}
@@ -656,7 +656,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		created_since_checkpoint++;
 	} else
 		CHECK(r.location[0] == '\0');
-	api_response_free(&r);
+	http_answer_free(&r);
 	free(digest);
 
 	/* A4. */
@@ -665,7 +665,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	digest = json_member(&r, "digest");
 	CHECK(strcmp(digest, hex) == 0);
 	free(digest);
-	api_response_free(&r);
+	http_answer_free(&r);
 
 	check_get(hex, p.msg, p.msglen);
 	oracle_free(&p);

@@ -23,7 +23,7 @@ static struct api_ctx ctx;
 /* Builds a request from its head (CRLFs added) and runs it. */
 static void
 run(const char *method, const char *target, const char *extra_header,
-    const char *body, size_t body_len, struct api_response *resp)
+    const char *body, size_t body_len, struct http_answer *resp)
 {
 	static char head[2048];
 	struct http_request req;
@@ -44,20 +44,20 @@ run(const char *method, const char *target, const char *extra_header,
 }
 
 static void
-post(const char *json, struct api_response *resp)
+post(const char *json, struct http_answer *resp)
 {
 	run("POST", "/messages", NULL, json, strlen(json), resp);
 }
 
 static int
-body_is(const struct api_response *resp, const char *want)
+body_is(const struct http_answer *resp, const char *want)
 {
 	return resp->body != NULL && resp->body_len == strlen(want) &&
 	    memcmp(resp->body, want, resp->body_len) == 0;
 }
 
 static int
-body_has(const struct api_response *resp, const char *part)
+body_has(const struct http_answer *resp, const char *part)
 {
 	char buf[1024];
 	size_t n = resp->body_len < sizeof buf - 1 ? resp->body_len :
@@ -73,7 +73,7 @@ body_has(const struct api_response *resp, const char *part)
 static void
 test_post_get(void)
 {
-	struct api_response r;
+	struct http_answer r;
 
 	post("{\"message\":\"foo\"}", &r);
 	is_int(r.status, 201, "POST new message: 201");
@@ -81,28 +81,28 @@ test_post_get(void)
 	ok(body_is(&r, "{\"digest\":\"" FOO_HEX "\"}"), "... body has the digest");
 	ok(r.content_type && strcmp(r.content_type, "application/json") == 0,
 	    "... JSON content type");
-	api_response_free(&r);
+	http_answer_free(&r);
 	post("{ \"message\" : \"foo\", \"extra\": [1, -0.5e+10, 0, {\"x\": null}] }", &r);
 	is_int(r.status, 200, "POST existing message (extra member ignored): 200");
 	is_str(r.location, "", "... no Location");
-	api_response_free(&r);
+	http_answer_free(&r);
 	run("GET", "/messages/" FOO_HEX, NULL, NULL, 0, &r);
 	is_int(r.status, 200, "GET stored digest: 200");
 	ok(body_is(&r, "{\"message\":\"foo\"}"), "... body is the message");
-	api_response_free(&r);
+	http_answer_free(&r);
 	run("GET", "/messages/2C26B46B68FFC68FF99B453C1D30413413422D706483BFA0F98A5E886266E7AE?x=1",
 	    NULL, NULL, 0, &r);
 	is_int(r.status, 200, "GET uppercase digest with a query: 200");
-	api_response_free(&r);
+	http_answer_free(&r);
 	run("GET", "/messages/" "0000000000000000000000000000000000000000000000000000000000000000",
 	    NULL, NULL, 0, &r);
 	is_int(r.status, 404, "GET unknown digest: 404");
 	ok(body_is(&r, "{\"err_msg\":\"Message not found\"}"), "... err_msg");
-	api_response_free(&r);
+	http_answer_free(&r);
 	run("GET", "/messages/abc", NULL, NULL, 0, &r);
 	is_int(r.status, 404, "GET malformed digest: 404");
 	ok(body_has(&r, "64 hexadecimal characters"), "... says what a digest is");
-	api_response_free(&r);
+	http_answer_free(&r);
 }
 
 /* Escapes decode to UTF-8 before hashing; \u0000 round-trips. */
@@ -128,7 +128,7 @@ test_escapes(void)
 		  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
 		  "{\"message\":\"\"}" },
 	};
-	struct api_response r;
+	struct http_answer r;
 	char want[128], target[128];
 	size_t i;
 
@@ -137,12 +137,12 @@ test_escapes(void)
 		snprintf(want, sizeof want, "{\"digest\":\"%s\"}", cases[i].hex);
 		ok(r.status / 100 == 2 && body_is(&r, want),
 		    "escape case %zu: digest of the decoded bytes", i);
-		api_response_free(&r);
+		http_answer_free(&r);
 		snprintf(target, sizeof target, "/messages/%s", cases[i].hex);
 		run("GET", target, NULL, NULL, 0, &r);
 		ok(r.status == 200 && body_is(&r, cases[i].back),
 		    "escape case %zu: GET returns it, escaped as JSON", i);
-		api_response_free(&r);
+		http_answer_free(&r);
 	}
 }
 
@@ -184,7 +184,7 @@ test_rejects(void)
 		{ "{\"message\":\"x\",\"n\":-}", 21, "lone minus" },
 		{ "{\"message\":\"x\",\"n\":1e}", 22, "empty exponent" },
 	};
-	struct api_response r;
+	struct http_answer r;
 	size_t i;
 
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -193,24 +193,24 @@ test_rejects(void)
 		    "400 + err_msg: %s", cases[i].why);
 		if (r.status != 400)
 			diag("got %d", r.status);
-		api_response_free(&r);
+		http_answer_free(&r);
 	}
 }
 
 static void
 test_limit(void)
 {
-	struct api_response r;
+	struct http_answer r;
 	size_t saved = ctx.max_message;
 
 	ctx.max_message = 8;
 	post("{\"message\":\"12345678\"}", &r);
 	ok(r.status / 100 == 2, "message of exactly the limit: stored");
-	api_response_free(&r);
+	http_answer_free(&r);
 	post("{\"message\":\"123456789\"}", &r);
 	ok(r.status == 413 && body_has(&r, "8 bytes"),
 	    "message over the limit: 413 naming the limit");
-	api_response_free(&r);
+	http_answer_free(&r);
 	ctx.max_message = saved;
 }
 
@@ -221,30 +221,30 @@ test_binary_and_accept(void)
 	static const char bin[] = "\xff\xfe\x00\x01";
 	unsigned char d[DIGEST_LEN];
 	char hex[DIGEST_HEX_LEN + 1], target[128];
-	struct api_response r;
+	struct http_answer r;
 	struct mh_err err;
 	bool created;
 
 	digest_sha256(bin, 4, d, &err);
 	digest_to_hex(d, hex);
 	run("GET", "/healthz", NULL, NULL, 0, &r);	/* opens the store */
-	api_response_free(&r);
+	http_answer_free(&r);
 	ok(store_put(ctx.store, d, bin, 4, &created, &err) == MH_OK,
 	    "store a non-UTF-8 message directly");
 	snprintf(target, sizeof target, "/messages/%s", hex);
 	run("GET", target, NULL, NULL, 0, &r);
 	ok(r.status == 406 && body_has(&r, "application/octet-stream"),
 	    "JSON GET of a non-UTF-8 message: 406 pointing to octet-stream");
-	api_response_free(&r);
+	http_answer_free(&r);
 	run("GET", target, "Accept: text/html, application/octet-stream;q=0.5",
 	    NULL, 0, &r);
 	ok(r.status == 200 && r.body_len == 4 && memcmp(r.body, bin, 4) == 0 &&
 	    strcmp(r.content_type, "application/octet-stream") == 0,
 	    "octet-stream GET returns the raw bytes");
-	api_response_free(&r);
+	http_answer_free(&r);
 	run("GET", target, "Accept: application/octet-stream; q=0", NULL, 0, &r);
 	is_int(r.status, 406, "q=0 means not acceptable: JSON, so 406");
-	api_response_free(&r);
+	http_answer_free(&r);
 }
 
 static void
@@ -270,7 +270,7 @@ test_routes(void)
 		{ "GET", "/other", 404, NULL },
 		{ "HEAD", "/messages/" FOO_HEX, 200, NULL },
 	};
-	struct api_response r;
+	struct http_answer r;
 	size_t i;
 
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -281,8 +281,65 @@ test_routes(void)
 		    cases[i].status);
 		if (r.status >= 400)
 			ok(body_has(&r, "\"err_msg\":"), "... with an err_msg");
-		api_response_free(&r);
+		http_answer_free(&r);
 	}
+}
+
+/*
+ * What lib/conn.c relies on as api is its handler (cmd/serve.c): which
+ * routes take a body (411, Expect: 100-continue), and a store failure's
+ * detail for the log, never for the client (DESIGN.md §3).
+ */
+static void
+test_handler(void)
+{
+	static const char *const no_body[][2] = {
+		{ "POST", "/healthz" }, { "POST", "/messages/" FOO_HEX },
+		{ "GET", "/messages" }, { "PUT", "/messages" },
+	};
+	struct http_request req;
+	struct http_error herr;
+	struct api_ctx broken;
+	struct http_answer r;
+	char head[256], file[300];
+	size_t i;
+	FILE *f;
+
+	snprintf(head, sizeof head, "POST /messages HTTP/1.1\r\nHost: t\r\n"
+	    "Content-Length: 1\r\n\r\n");
+	ok(http_parse_request(head, strlen(head), NULL, &req, &herr) > 0 &&
+	    api_wants_body(&req), "POST /messages takes a body");
+	for (i = 0; i < sizeof no_body / sizeof no_body[0]; i++) {
+		snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: t\r\n\r\n",
+		    no_body[i][0], no_body[i][1]);
+		ok(http_parse_request(head, strlen(head), NULL, &req, &herr) > 0 &&
+		    !api_wants_body(&req), "%s %s takes no body", no_body[i][0],
+		    no_body[i][1]);
+	}
+
+	run("GET", "/healthz", NULL, NULL, 0, &r);
+	ok(r.status == 200 && r.detail == NULL, "an answer: no detail to log");
+	http_answer_free(&r);
+
+	/* A store directory that is a file: the store cannot open. */
+	snprintf(file, sizeof file, "%s/not-a-directory", root);
+	if ((f = fopen(file, "w")) != NULL)
+		fclose(f);
+	memset(&broken, 0, sizeof broken);
+	broken.db_dir = file;
+	broken.max_message = 16;
+	snprintf(head, sizeof head, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+	http_parse_request(head, strlen(head), NULL, &req, &herr);
+	api_handle(&broken, &req, NULL, 0, &r);
+	if (!ok(r.status >= 500 && r.detail != NULL && r.detail[0] != '\0' &&
+	    body_is(&r, r.status == 503 ?
+	    "{\"err_msg\":\"the store is unavailable; try again later\"}" :
+	    "{\"err_msg\":\"internal error\"}"),
+	    "a store failure: 5xx, the detail for the log, not in the body"))
+		diag("  %d, detail: %s", r.status,
+		    r.detail != NULL ? r.detail : "none");
+	http_answer_free(&r);
+	api_close(&broken);
 }
 
 /* RFC 8259 §7: quotation mark, reverse solidus and controls are escaped. */
@@ -292,7 +349,7 @@ test_output_escaping(void)
 	static const char msg[] = "a\"b\\c\n\x1f\x7f\xc3\xa9";
 	unsigned char d[DIGEST_LEN];
 	char hex[DIGEST_HEX_LEN + 1], target[128];
-	struct api_response r;
+	struct http_answer r;
 	struct mh_err err;
 	bool created;
 
@@ -304,7 +361,7 @@ test_output_escaping(void)
 	ok(r.status == 200 &&
 	    body_is(&r, "{\"message\":\"a\\\"b\\\\c\\u000a\\u001f\x7f\xc3\xa9\"}"),
 	    "output escapes quote, backslash and controls, keeps DEL and UTF-8");
-	api_response_free(&r);
+	http_answer_free(&r);
 }
 
 int
@@ -324,6 +381,7 @@ main(void)
 	test_binary_and_accept();
 	test_routes();
 	test_output_escaping();
+	test_handler();
 	api_close(&ctx);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
 	if (system(cmd) != 0)

@@ -1,7 +1,7 @@
 /*
  * test-io.c — io_read_within, the per-connection socket read: data, end of
  * file, the deadline (in slices shorter than it), and a signal blocked
- * outside the wait that arrives during it.
+ * outside the wait that arrives during it; and the two clocks agree.
  */
 #include <config.h>
 
@@ -15,6 +15,23 @@
 #include "tap.h"
 
 static volatile sig_atomic_t got_signal;
+
+/* io_now_us is io_now_ms's clock, in finer steps. */
+static void
+test_clocks(void)
+{
+	int64_t ms0, us, ms1, us2;
+
+	ms0 = io_now_ms();
+	us = io_now_us();
+	ms1 = io_now_ms();
+	ok(us / 1000 >= ms0 && us / 1000 <= ms1,
+	    "io_now_us / 1000 lies between two io_now_ms readings");
+	usleep(2000);
+	us2 = io_now_us();
+	ok(us2 - us >= 2000,
+	    "io_now_us: 2 ms of sleep advance it by 2000 us or more");
+}
 
 static void
 on_signal(int sig)
@@ -81,5 +98,6 @@ main(void)
 	is_int(io_read_within(sv[0], buf, sizeof buf, &n, io_now_ms() - 1, 250,
 	    &wait_mask), IO_TIMEOUT, "a deadline already past: no read");
 	close(sv[0]);
+	test_clocks();
 	return done_testing();
 }
