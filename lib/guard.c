@@ -409,6 +409,7 @@ static int
 gate_wait(int fd)
 {
 	struct timespec start;
+	sigset_t tick, mask;
 	timer_t timer;
 	int ret, saved;
 
@@ -423,11 +424,17 @@ gate_wait(int fd)
 		gate_waiting = 0;
 		return ret;
 	}
+	/* The watchdog's tick (SA_RESTART) waits: delivered together with
+	 * the timer's signal, it would have the kernel restart the flock. */
+	sigemptyset(&tick);
+	sigaddset(&tick, SIGALRM);
+	sigprocmask(SIG_BLOCK, &tick, &mask);
 	while ((ret = flock(fd, LOCK_EX)) == -1 && errno == EINTR &&
 	    !gate_wait_expired)
 		;		/* another signal's handler ran: wait on */
 	saved = ret == -1 && errno == EINTR ? EWOULDBLOCK : errno;
 	timer_delete(timer);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
 	gate_waiting = 0;
 	errno = saved;
 	return ret;
