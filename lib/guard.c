@@ -250,11 +250,10 @@ gate_judge(bool progressed, time_t now)
 }
 
 static void
-watchdog_fire(int sig)
+watchdog_tick(void)
 {
 	bool progressed;
 
-	(void)sig;
 	if (!watchdog_inside) {
 		watchdog_pending = 0;	/* stale: let the next call re-arm */
 		return;
@@ -276,6 +275,20 @@ watchdog_fire(int sig)
 	if (stalled_ticks > 0 && registry_shows_death())
 		watchdog_give_up(SIGALRM, "a process died holding the store "
 		    "(the next one to open it recovers it)");
+}
+
+/*
+ * The tick interrupts libdb anywhere, also between a failed system call
+ * and its look at errno: the calls above must not change what it sees.
+ */
+static void
+watchdog_fire(int sig)
+{
+	int saved = errno;
+
+	(void)sig;
+	watchdog_tick();
+	errno = saved;
 }
 
 /* SIGBUS: inside the store, a region file that cannot be filled. */
