@@ -188,20 +188,22 @@ stop_holder() {
 }
 
 # The tiny disk runs in a private mount namespace (unshare -rm, also as an
-# unprivileged user) with the store on a 2 MiB tmpfs.
+# unprivileged user) with the store on a tmpfs with about 1 MiB free.
 @test "a tiny disk: exit 3 and one line instead of SIGBUS; the store works once there is room" {
 	script="$BATS_TEST_TMPDIR/tiny.sh"
 	cat >"$script" <<'SCRIPT'
 set -u
 M=$1 T=$2
 mnt=$T/mnt
-mkdir -p "$mnt" && mount -t tmpfs -o size=2m tmpfs "$mnt" || exit 90
+mkdir -p "$mnt" && mount -t tmpfs -o size=128m tmpfs "$mnt" || exit 90
 S=$mnt/store
+# all but about 1 MiB taken (a remount to grow it needs real root)
+dd if=/dev/zero of="$mnt/ballast" bs=1M count=127 status=none 2>/dev/null
 "$M" --db "$S" hash x 2>"$T/err1"
 echo "first=$? $(cat "$T/err1")"
 "$M" --db "$S" hash x 2>"$T/err2"
 echo "again=$? $(cat "$T/err2")"
-mount -o remount,size=256m "$mnt" || exit 91
+rm -f "$mnt/ballast"
 d=$("$M" --db "$S" hash x) && echo "roomy=$d"
 echo "lookup=$("$M" --db "$S" lookup "$d")"
 SCRIPT
@@ -213,8 +215,15 @@ SCRIPT
 }
 
 @test "errors name the store, the problem and what to do" {
-	run -3 --separate-stderr "$MSGHASH" --db /proc lookup "$EMPTY_SHA256"
-	assert_one_line_error "msghash lookup: cannot open store '/proc': cannot create its file msghash.lock there"
+	# a directory of ours where no file can be made: /proc for root (who
+	# may write anywhere else), a read-only one for anybody else
+	local where=/proc
+	if ((EUID != 0)); then
+		where=$BATS_TEST_TMPDIR/readonly
+		mkdir -m 500 "$where"
+	fi
+	run -3 --separate-stderr "$MSGHASH" --db "$where" lookup "$EMPTY_SHA256"
+	assert_one_line_error "msghash lookup: cannot open store '$where': cannot create its file msghash.lock there"
 	assert_stderr_contains "writable directory"
 	run -0 "$MSGHASH" hash foo
 	d=$output
