@@ -392,7 +392,12 @@ log_missing(const char *dir, u_int32_t last, char *what, size_t size)
 	return false;
 }
 
-/* Where the next record of env's log goes: the end of what is written. */
+/*
+ * The end of what env's log has on disk (the last sync): every
+ * acknowledged commit lies before it.  Not the current end: after a
+ * switch to a new log file, its first record waits in the log buffer, and
+ * the file is only created when something is flushed into it.
+ */
 static int
 log_end(DB_ENV *env, DB_LSN *end)
 {
@@ -401,8 +406,8 @@ log_end(DB_ENV *env, DB_LSN *end)
 
 	if ((ret = env->log_stat(env, &sp, 0)) != 0)
 		return ret;
-	end->file = sp->st_cur_file;
-	end->offset = sp->st_cur_offset;
+	end->file = sp->st_disk_file;
+	end->offset = sp->st_disk_offset;
 	free(sp);
 	return 0;
 }
