@@ -748,6 +748,19 @@ get_once(struct store *st, DBT *key, DBT *data)
  * abort and retry after a back-off; DB_RUNRECOVERY reopens the environment
  * (which recovers it) and redoes the operation.  Returns true to retry.
  */
+/*
+ * Whether libdb said the environment panicked (another process is
+ * recovering it), whatever code the call returned: some paths return
+ * ENOMEM or EINVAL from a panicked region, not DB_RUNRECOVERY.  Either
+ * way the cure is the same: reconnect, which recovers, and redo.
+ */
+static bool
+store_panicked(const struct store *st)
+{
+	return strncmp(st->dberr, "PANIC", 5) == 0 ||
+	    strstr(st->dberr, " PANIC") != NULL;
+}
+
 static bool
 should_retry(struct store *st, int ret, int *deadlocks, int *recoveries,
     struct mh_err *err)
@@ -765,9 +778,11 @@ should_retry(struct store *st, int ret, int *deadlocks, int *recoveries,
 		    (io_ms_since(&st->op_start) + 500) / 1000);
 		return false;
 	}
-	if (ret == DB_RUNRECOVERY &&
-	    (*recoveries)++ < MH_STORE_RECOVERY_RETRIES)
+	if ((ret == DB_RUNRECOVERY || store_panicked(st)) &&
+	    (*recoveries)++ < MH_STORE_RECOVERY_RETRIES) {
+		st->dberr[0] = '\0';
 		return env_connect(st, err) == MH_OK;
+	}
 	return false;
 }
 
