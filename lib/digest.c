@@ -13,13 +13,11 @@
 
 /*
  * SHA256_Init/Update/Final, not EVP: they are deprecated in OpenSSL 3.0 but
- * present in every 3.x, and they run the same code (sha256_block_data_order,
- * with SHA-NI where the CPU has it) without what EVP adds: initialising the
- * library (0.65 ms here) and activating the default provider to fetch
- * SHA-256 from it (0.85 ms), measured in a fresh process each; a `hash`
- * call takes about 11 ms in all.  Providers give msghash nothing: it would
- * skip openssl.cnf anyway (1.3 ms more), so no FIPS or other provider could
- * be configured.  configure checks that this OpenSSL still has them.
+ * present in every 3.x, and they run the same code (with SHA-NI where the
+ * CPU has it) without what EVP adds to every process's start: initialising
+ * the library and fetching SHA-256 from a provider.  Providers give
+ * msghash nothing (it does not read openssl.cnf).  configure checks that
+ * this OpenSSL still has them.
  */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
@@ -35,12 +33,12 @@ struct digest_stream {
 /*
  * Every libcrypto function msghash calls, reached through one table.  In
  * the default build libcrypto is not linked but loaded with dlopen(3) by
- * the first digest: loading it costs every process that links it 2.1 ms
- * here (17,000 relocations and 125 page faults, measured on an empty
- * program), and most processes never hash (lookup, a serve process that
+ * the first digest: linking it costs every process its relocations at
+ * start, and most processes never hash (lookup, a serve process that
  * answers GETs, verify of an empty store).  configure defines CRYPTO_SONAME
  * after checking that the name loads; --enable-static-deps links libcrypto
- * in and binds the table directly.
+ * in and binds the table directly.  (The figures are in DESIGN.md §6 and
+ * the commit messages.)
  */
 #define CRYPTO_FUNCTIONS(X) X(SHA256_Init) X(SHA256_Update) X(SHA256_Final)
 #define CRYPTO_POINTER(f)	__typeof__(f) *f;

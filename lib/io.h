@@ -61,10 +61,9 @@ enum io_wait	io_wait_readable(int fd, int64_t deadline_ms,
  * One read(2) from the socket fd into buf (*n bytes, 0 at EOF), blocking
  * until data, deadline_ms or the end of a slice of slice_ms, whichever
  * comes first: the wait is SO_RCVTIMEO's, so a request costs one system
- * call, not ppoll's two (serve's CPU per keep-alive GET 18.6 -> 17.3 us
- * here).  Signals blocked by the caller stay blocked in the read; at the
- * end of a slice a ppoll with `mask` and no wait lets them in (IO_SIGNAL),
- * else IO_AGAIN.
+ * call, not ppoll's two.  Signals blocked by the caller stay blocked in
+ * the read; at the end of a slice a ppoll with `mask` and no wait lets
+ * them in (IO_SIGNAL), else IO_AGAIN.
  * Not for pipes: they have no SO_RCVTIMEO (use io_wait_readable).
  */
 enum io_wait	io_read_within(int fd, void *buf, size_t cap, size_t *n,
