@@ -68,5 +68,7 @@ extern const struct cmd_entry cmd_lookup_entry;
 extern const struct cmd_entry cmd_checkpoint_entry;
 extern const struct cmd_entry cmd_serve_entry;
 extern const struct cmd_entry cmd_verify_entry;
+extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_remove_site_entry;
 
 #endif /* MH_CMD_H */

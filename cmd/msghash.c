@@ -33,6 +33,8 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_checkpoint_entry,
 	&cmd_serve_entry,
 	&cmd_verify_entry,
+	&cmd_status_entry,
+	&cmd_remove_site_entry,
 };
 #define CMD_COUNT	(sizeof cmd_table / sizeof cmd_table[0])
 
@@ -118,7 +120,8 @@ print_help(void)
 	print_options(global_options, width);
 	printf("\nRun '%s COMMAND --help' for the options of a command.\n"
 	    "Exit status: 0 success, 1 not found, 2 usage error or invalid "
-	    "input,\n3 store or system failure.\n", PROGRAM);
+	    "input,\n3 store or system failure, 4 refused by the replication "
+	    "group\n(a replica, or no quorum).\n", PROGRAM);
 }
 
 static void

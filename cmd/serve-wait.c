@@ -724,6 +724,12 @@ struct master {
 	struct worker_slot *slots;	/* shared with the workers */
 	int		 n, alive;
 	int64_t		 respawn_at;	/* 0: none pending */
+	/* A group node's replication process (DESIGN.md §9): one per site,
+	 * and it must not fork, so it is the master's child, not a worker. */
+	const struct store_group_config *group;	/* NULL: not a group node */
+	const char	*dir;
+	pid_t		 repl_pid;	/* 0: not running */
+	int64_t		 repl_started;
 };
 
 /* A slot for a worker about to start (conns 0), or for none (-1). */
@@ -767,6 +773,28 @@ worker_spawn(const struct master *m, int slot, int lfd,
 	_exit(worker_main(lfd, cfg, api, master, m->slots, slot, m->n));
 }
 
+/* Runs the replication process in a child until a stop signal. */
+static pid_t
+replicator_spawn(const struct master *m, int lfd)
+{
+	pid_t master = getpid(), pid;
+	struct mh_err err = { MH_OK, "" };
+	enum mh_status status;
+
+	serve_log_flush(true);
+	if ((pid = fork()) != 0)
+		return pid;
+	close(lfd);			/* it answers no HTTP */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);	/* blocked: it ends its loop */
+	if (getppid() != master)
+		_exit(0);
+	status = store_replicate(m->dir, m->group, &err);
+	if (status != MH_OK)
+		serve_log_line("msghash serve: replication: %s\n", err.msg);
+	serve_log_flush(true);
+	_exit(status_exit_code(status));
+}
+
 static void
 master_log_death(pid_t pid, int status)
 {
@@ -790,6 +818,21 @@ master_reap(struct master *m)
 	int64_t now = io_now_ms();
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == m->repl_pid) {
+			m->repl_pid = 0;
+			if (serve_terminating)
+				continue;
+			serve_log_line("msghash serve: the replication process "
+			    "%ld ended (%s %d); starting another\n", (long)pid,
+			    WIFSIGNALED(status) ? "signal" : "status",
+			    WIFSIGNALED(status) ? WTERMSIG(status) :
+			    WEXITSTATUS(status));
+			serve_log_flush(true);
+			m->respawn_at = now - m->repl_started <
+			    MH_SERVE_WORKER_YOUNG_MS ?
+			    now + MH_SERVE_RESPAWN_BACKOFF_MS : now;
+			continue;
+		}
 		for (i = 0; i < m->n && m->pids[i] != pid; i++)
 			;
 		if (i == m->n)
@@ -813,6 +856,12 @@ master_spawn(struct master *m, int lfd, const struct conn_config *cfg,
 	int i;
 	pid_t pid;
 
+	if (m->group != NULL && m->repl_pid == 0) {
+		if ((pid = replicator_spawn(m, lfd)) > 0) {
+			m->repl_pid = pid;
+			m->repl_started = io_now_ms();
+		}
+	}
 	for (i = 0; i < m->n; i++) {
 		if (m->pids[i] != 0)
 			continue;
@@ -825,13 +874,13 @@ master_spawn(struct master *m, int lfd, const struct conn_config *cfg,
 		m->started[i] = io_now_ms();
 		m->alive++;
 	}
-	m->respawn_at = m->alive < m->n ?
-	    io_now_ms() + MH_SERVE_RESPAWN_BACKOFF_MS : 0;
+	m->respawn_at = m->alive < m->n || (m->group != NULL &&
+	    m->repl_pid == 0) ? io_now_ms() + MH_SERVE_RESPAWN_BACKOFF_MS : 0;
 }
 
 enum mh_status
 serve_wait(int lfd, const struct conn_config *cfg, struct api_ctx *api,
-    int workers, struct mh_err *err)
+    int workers, const struct store_group_config *group, struct mh_err *err)
 {
 	struct master m;
 	sigset_t stop, set;
@@ -841,6 +890,8 @@ serve_wait(int lfd, const struct conn_config *cfg, struct api_ctx *api,
 
 	memset(&m, 0, sizeof m);
 	m.n = workers > 0 ? workers : cpu_count();
+	m.group = group;
+	m.dir = api->db_dir;
 	m.pids = calloc((size_t)m.n, sizeof *m.pids);
 	m.started = calloc((size_t)m.n, sizeof *m.started);
 	m.slots = slots_create(m.n);
@@ -880,9 +931,11 @@ serve_wait(int lfd, const struct conn_config *cfg, struct api_ctx *api,
 			for (i = 0; i < m.n; i++)
 				if (m.pids[i] != 0)
 					kill(m.pids[i], SIGTERM);
+			if (m.repl_pid != 0)
+				kill(m.repl_pid, SIGTERM);
 		}
 		master_reap(&m);
-		if (serve_terminating && m.alive == 0)
+		if (serve_terminating && m.alive == 0 && m.repl_pid == 0)
 			break;
 	}
 	close(lfd);

@@ -47,6 +47,9 @@ enum {
 	OPT_WRITE_TIMEOUT,
 	OPT_MAX_REQUESTS,
 	OPT_WORKERS,
+	OPT_SITE,
+	OPT_GROUP,
+	OPT_URL,
 };
 
 static const struct cmd_option serve_options[] = {
@@ -62,6 +65,13 @@ static const struct cmd_option serve_options[] = {
 	    "requests per connection, then close (default 100000)" },
 	[OPT_WORKERS] = { "workers", 0, "N",
 	    "worker processes in wait mode (default: one per CPU)" },
+	[OPT_SITE] = { "site", 0, "HOST:PORT",
+	    "join a replication group at this address (MSGHASH_SITE)" },
+	[OPT_GROUP] = { "group", 0, "LIST",
+	    "the group's sites, this one too; the first creates it "
+	    "(MSGHASH_GROUP)" },
+	[OPT_URL] = { "url", 0, "URL",
+	    "this node's URL in redirects (MSGHASH_URL; default from --site)" },
 	{ NULL, 0, NULL, NULL }
 };
 
@@ -69,10 +79,11 @@ static struct {
 	int	header_ms, body_ms, idle_ms, write_ms;
 	long	max_requests;
 	int	workers;	/* 0: one per CPU */
+	const char *site, *group, *url;	/* NULL: from the environment */
 } opt = {
 	MH_HTTP_HEADER_TIMEOUT_MS, MH_HTTP_BODY_TIMEOUT_MS,
 	MH_HTTP_IDLE_TIMEOUT_MS, MH_HTTP_WRITE_TIMEOUT_MS, MH_HTTP_MAX_REQUESTS,
-	0
+	0, NULL, NULL, NULL
 };
 
 /* "0.5", "10" -> milliseconds, within the limits of limits.h. */
@@ -127,6 +138,15 @@ serve_option(int index, const char *arg, struct mh_err *err)
 		    err);
 		opt.workers = (int)n;
 		return status;
+	case OPT_SITE:
+		opt.site = arg;
+		return MH_OK;
+	case OPT_GROUP:
+		opt.group = arg;
+		return MH_OK;
+	case OPT_URL:
+		opt.url = arg;
+		return MH_OK;
 	default:
 		return cmd_unknown_option(index, err);
 	}
@@ -453,9 +473,54 @@ listen_socket(int *fd, struct mh_err *err)
 	return MH_OK;
 }
 
+/* An option, else its environment variable; empty counts as unset. */
+static const char *
+option_or_env(const char *value, const char *name)
+{
+	if (value == NULL)
+		value = getenv(name);
+	return value != NULL && value[0] != '\0' ? value : NULL;
+}
+
+/*
+ * A group node (--site, --group): its settings go into the store, which
+ * then is one (store_group_setup).  Only in wait mode: the replication
+ * process is a child of serve's master, and it must live on.
+ */
+static enum mh_status
+group_setup(struct store_group_config *gc, bool *grouped, int lfd,
+    const char *dir, struct mh_err *err)
+{
+	const char *site = option_or_env(opt.site, "MSGHASH_SITE"),
+	    *group = option_or_env(opt.group, "MSGHASH_GROUP"),
+	    *url = option_or_env(opt.url, "MSGHASH_URL");
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	int port = 0;
+	enum mh_status status;
+
+	*grouped = site != NULL || group != NULL;
+	if (!*grouped)
+		return MH_OK;
+	if (lfd < 0)
+		return mh_errf(err, MH_USAGE, "a group node serves a listening "
+		    "socket (wait mode: systemd Accept=no, inetd wait), not "
+		    "one connection");
+	if (getsockname(lfd, (struct sockaddr *)&ss, &len) == 0)
+		port = ntohs(ss.ss_family == AF_INET6 ?
+		    ((struct sockaddr_in6 *)&ss)->sin6_port :
+		    ((struct sockaddr_in *)&ss)->sin_port);
+	if ((status = store_group_parse(gc, site, group, url, port, err)) !=
+	    MH_OK)
+		return status;
+	return store_group_setup(dir, gc, err);
+}
+
 static enum mh_status
 serve_exec(const struct globals *g, int argc, char **argv, struct mh_err *err)
 {
+	struct store_group_config group;
+	bool grouped;
 	struct conn_config cfg;
 	struct api_ctx api;
 	enum mh_status status;
@@ -474,12 +539,16 @@ serve_exec(const struct globals *g, int argc, char **argv, struct mh_err *err)
 		    "serve answers HTTP on a connection or listening socket "
 		    "from inetd or systemd (see 'man msghash', or 'make run' "
 		    "in the source tree)");
+	if ((status = group_setup(&group, &grouped, lfd, api.db_dir, err)) !=
+	    MH_OK)
+		return status;
 	api.max_message = g->max_message;
 	config_setup(&cfg, g, &api);
 	store_set_watchdog_hook(serve_watchdog_words);
 	log_setup(lfd >= 0 ? lfd : 0);
 	if (lfd >= 0)
-		return serve_wait(lfd, &cfg, &api, opt.workers, err);
+		return serve_wait(lfd, &cfg, &api, opt.workers,
+		    grouped ? &group : NULL, err);
 	serve_per_connection(&cfg);
 	serve_log_flush(true);
 	api_close(&api);

@@ -24,6 +24,7 @@
 #include "api.h"
 #include "conn.h"
 #include "status.h"
+#include "store.h"
 
 /* A peer's address as the access log shows it. */
 #define SERVE_PEER_MAX	(INET6_ADDRSTRLEN + 8)
@@ -75,9 +76,14 @@ bool		serve_client_may_be_sending(const struct conn *c, int fd);
 /* Serves the connection on fd 0/1 until it ends. */
 void		serve_per_connection(const struct conn_config *cfg);
 
-/* Serves the listening socket lfd with `workers` workers (0: one per CPU)
- * until a stop signal; api is each worker's (opened in the worker). */
+/*
+ * Serves the listening socket lfd with `workers` workers (0: one per CPU)
+ * until a stop signal; api is each worker's (opened in the worker).  A
+ * group node (group not NULL) also runs its replication process.
+ */
 enum mh_status	serve_wait(int lfd, const struct conn_config *cfg,
-		    struct api_ctx *api, int workers, struct mh_err *err);
+		    struct api_ctx *api, int workers,
+		    const struct store_group_config *group,
+		    struct mh_err *err);
 
 #endif /* MH_SERVE_H */

@@ -55,6 +55,12 @@
 #define E_STORE		"the store is unavailable; try again later"
 #define E_NOSPACE	"the store is out of space"
 #define E_INTERNAL	"internal error"
+#define E_REPLICA	"this node is a replica: the group's master at the " \
+			"Location answers this"
+#define E_NO_MASTER	"the group has no master now (an election, or too " \
+			"few nodes reachable); try again"
+#define E_NO_QUORUM	"the message is not yet replicated to a quorum of " \
+			"the group; try again (storing it twice is safe)"
 
 #define ALLOW_MESSAGES	"POST, OPTIONS"
 #define ALLOW_MESSAGE	"GET, HEAD, OPTIONS"
@@ -377,6 +383,28 @@ store_failure(struct api_ctx *ctx, struct http_answer *resp,
 	resp->detail = ctx->detail;
 }
 
+/*
+ * A group's replica sends the request to the master (307 keeps the method
+ * and the body, RFC 9110 §15.4.8); with no master known, 503.
+ */
+static void
+to_master(struct api_ctx *ctx, struct http_answer *resp, const char *path,
+    const char *hex)
+{
+	struct store_group_state gs;
+	struct mh_err err = { MH_OK, "" };
+
+	if (store_group_state(ctx->store, &gs, &err) != MH_OK ||
+	    gs.role == STORE_MASTER || gs.master_url[0] == '\0') {
+		api_error(resp, 503, E_NO_MASTER);
+		resp->retry_after = MH_HTTP_RETRY_AFTER_SEC;
+		return;
+	}
+	api_error(resp, 307, E_REPLICA);
+	snprintf(resp->location, sizeof resp->location, "%s%s%s",
+	    gs.master_url, path, hex);
+}
+
 /* Bytes that JSON's string grammar requires escaped (RFC 8259 §7). */
 static size_t
 json_escape(const unsigned char *s, size_t n, char *out)
@@ -472,6 +500,17 @@ post_message(struct api_ctx *ctx, const char *body, size_t body_len,
 	    (status = ctx_store(ctx, &err)) == MH_OK)
 		status = store_put(ctx->store, digest, msg, len, &created, &err);
 	free(msg);
+	if (status == MH_NOTMASTER) {
+		to_master(ctx, resp, "/messages", "");
+		return;
+	}
+	if (status == MH_NOQUORUM) {
+		snprintf(ctx->detail, sizeof ctx->detail, "%s", err.msg);
+		api_error(resp, 503, E_NO_QUORUM);
+		resp->retry_after = MH_HTTP_RETRY_AFTER_SEC;
+		resp->detail = ctx->detail;
+		return;
+	}
 	if (status != MH_OK) {
 		store_failure(ctx, resp, status, &err);
 		return;
@@ -546,6 +585,7 @@ get_message(struct api_ctx *ctx, const struct http_request *req,
     struct http_slice hex, struct http_answer *resp)
 {
 	unsigned char digest[DIGEST_LEN];
+	char hexbuf[DIGEST_HEX_LEN + 1];
 	struct mh_err err = { MH_OK, "" };
 	enum mh_status status;
 	void *msg;
@@ -557,6 +597,12 @@ get_message(struct api_ctx *ctx, const struct http_request *req,
 	}
 	if ((status = ctx_store(ctx, &err)) == MH_OK)
 		status = store_get(ctx->store, digest, &msg, &len, &err);
+	if (status == MH_NOTFOUND && store_is_replica(ctx->store)) {
+		/* It may be acknowledged and not here yet: ask the master. */
+		digest_to_hex(digest, hexbuf);
+		to_master(ctx, resp, "/messages/", hexbuf);
+		return;
+	}
 	if (status == MH_NOTFOUND) {
 		api_error(resp, 404, E_NOT_FOUND);
 		return;
@@ -579,6 +625,42 @@ get_message(struct api_ctx *ctx, const struct http_request *req,
 	free(msg);
 }
 
+static const char *const role_names[] = {
+	[STORE_SINGLE] = "single", [STORE_ELECTING] = "electing",
+	[STORE_MASTER] = "master", [STORE_REPLICA] = "replica",
+};
+
+/* {"status":"ok"}, and on a group node its place in the group. */
+static bool
+health_json(struct api_ctx *ctx, struct http_answer *resp)
+{
+	struct store_group_state gs;
+	struct mh_err err = { MH_OK, "" };
+	char lsn[48];
+	cJSON *obj;
+	char *text = NULL;
+
+	if (store_group_state(ctx->store, &gs, &err) != MH_OK ||
+	    gs.role == STORE_SINGLE)
+		return json_member(resp, "status", "ok");
+	snprintf(lsn, sizeof lsn, "%lu/%lu", gs.lsn_file, gs.lsn_offset);
+	if ((obj = cJSON_CreateObject()) != NULL &&
+	    cJSON_AddStringToObject(obj, "status", "ok") != NULL &&
+	    cJSON_AddStringToObject(obj, "role", role_names[gs.role]) != NULL &&
+	    cJSON_AddStringToObject(obj, "site", gs.site) != NULL &&
+	    cJSON_AddStringToObject(obj, "master", gs.master_url[0] != '\0' ?
+	    gs.master_url : gs.master) != NULL &&
+	    cJSON_AddStringToObject(obj, "lsn", lsn) != NULL)
+		text = cJSON_PrintUnformatted(obj);
+	cJSON_Delete(obj);
+	if (text == NULL)
+		return false;
+	resp->content_type = "application/json";
+	resp->body = text;
+	resp->body_len = strlen(text);
+	return true;
+}
+
 static void
 get_health(struct api_ctx *ctx, struct http_answer *resp)
 {
@@ -590,7 +672,7 @@ get_health(struct api_ctx *ctx, struct http_answer *resp)
 		return;
 	}
 	response_init(resp, 200);
-	if (!json_member(resp, "status", "ok"))
+	if (!health_json(ctx, resp))
 		api_error(resp, 500, E_INTERNAL);
 }
 

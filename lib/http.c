@@ -1225,6 +1225,7 @@ http_reason(int status)
 		{ 200, "OK" },
 		{ 201, "Created" },
 		{ 204, "No Content" },
+		{ 307, "Temporary Redirect" },
 		{ 400, "Bad Request" },
 		{ 404, "Not Found" },
 		{ 405, "Method Not Allowed" },

@@ -61,7 +61,8 @@
 #define MH_HTTP_HEADER_COUNT_MAX	100	/* 431 beyond */
 #define MH_HTTP_CHUNK_EXT_MAX		4096	/* 400 beyond, per chunk line */
 #define MH_HTTP_LEADING_CRLF_MAX	4	/* empty lines ignored before a request */
-#define MH_HTTP_LOCATION_MAX		96	/* a Location value ("/messages/<hex>") */
+#define MH_HTTP_LOCATION_MAX		(MH_GROUP_URL_MAX + 96)	/* a Location value
+					   (a master's URL + "/messages/<hex>") */
 #define MH_HTTP_RESPONSE_HEAD_MAX	1024	/* a response's status line and fields */
 /* The request body limit for a --max-size of M (api_body_limit): room for
  * the JSON around the message and a fair share of escapes; a message
@@ -111,5 +112,38 @@
  * it, connections wait unread for memory, but one reads on
  * (cmd/serve-wait.c). */
 #define MH_SERVE_BODY_BUDGET		4
+
+/*
+ * A replication group (lib/store-group.c, DESIGN.md §9).  Failover must
+ * finish within 5 s of a master's death or stop: a stopped master is
+ * noticed when no heartbeat came for HEARTBEAT_MONITOR, then an election
+ * of a few milliseconds.  A short-lived writer's records reach a replica
+ * out of order and are asked for again only on the master's next message:
+ * HEARTBEAT_SEND bounds that wait (msghash(1) hash on a master).
+ */
+#define MH_GROUP_SITES_MAX		16	/* sites in --group */
+#define MH_GROUP_ADDR_MAX		128	/* "host:port" of a site */
+#define MH_GROUP_URL_MAX		256	/* a node's --url */
+#define MH_GROUP_ACK_TIMEOUT_US		1000000	/* a commit waits this long for
+					   its quorum, then 503 */
+#define MH_GROUP_CONNECT_WAIT_MS	1000	/* a writer's connections to a
+					   quorum of sites, before a commit */
+#define MH_GROUP_HEARTBEAT_SEND_US	50000	/* the master, when idle */
+#define MH_GROUP_HEARTBEAT_MONITOR_US	2000000	/* a replica: no heartbeat this
+					   long, and the master is gone */
+/* A replica missing records asks for them again after MIN, doubling up
+ * to MAX (Berkeley DB: 40 ms to 1.28 s, which a short-lived writer's
+ * first commit then waits for). */
+#define MH_GROUP_REQUEST_MIN_US		20000
+#define MH_GROUP_REQUEST_MAX_US		100000
+#define MH_GROUP_CONNECT_RETRY_US	500000	/* reconnect to a lost site */
+#define MH_GROUP_ELECTION_RETRY_US	500000	/* a failed election, again */
+#define MH_GROUP_ELECTION_TIMEOUT_US	2000000	/* one election's votes */
+#define MH_GROUP_THREADS		3	/* the replication process's
+					   message threads */
+#define MH_GROUP_PRIORITY		100	/* every site is electable */
+#define MH_GROUP_TICK_MS		100	/* the replication process's loop */
+#define MH_GROUP_CTL_MS			1000	/* a control socket client */
+#define MH_GROUP_JOIN_RETRY_MS		1000	/* no helper answered: again */
 
 #endif /* MH_LIMITS_H */

@@ -24,6 +24,8 @@ static const struct {
 	[MH_STORE]	= { 3, 503, "store failure" },
 	[MH_NOSPACE]	= { 3, 507, "no space" },
 	[MH_SYSTEM]	= { 3, 500, "system failure" },
+	[MH_NOTMASTER]	= { 4, 307, "not the master" },
+	[MH_NOQUORUM]	= { 4, 503, "not replicated" },
 };
 
 static enum mh_status

@@ -17,6 +17,8 @@ enum mh_status {
 	MH_STORE,	/* the store failed or is unusable */
 	MH_NOSPACE,	/* the store's filesystem is full */
 	MH_SYSTEM,	/* the operating system failed (I/O, memory) */
+	MH_NOTMASTER,	/* a group's replica: writes go to the master */
+	MH_NOQUORUM,	/* a group's master: the write is not on a quorum */
 	MH_STATUS_COUNT
 };
 
@@ -34,7 +36,7 @@ enum mh_status	mh_errf(struct mh_err *err, enum mh_status status,
 /* Process exit code for a status (0, 1, 2 or 3). */
 int		status_exit_code(enum mh_status status);
 
-/* Default HTTP status for a status (200, 404, 400, 503, 500). */
+/* Default HTTP status for a status (200, 404, 400, 503, 500, 307). */
 int		status_http_code(enum mh_status status);
 
 /* Short stable name, e.g. "not found"; used in logs and the man page test. */

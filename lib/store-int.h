@@ -7,6 +7,8 @@
 #ifndef MH_STORE_INT_H
 #define MH_STORE_INT_H
 
+#include <sys/types.h>
+
 #include <signal.h>
 #include <stdbool.h>
 #include <time.h>
@@ -21,6 +23,15 @@
 #define STORE_CONFIG_FILE	"DB_CONFIG"
 #define STORE_REGISTRY_FILE	"__db.register"	/* DB_REGISTER's; lib/guard.c
 						   reads its slots */
+#define STORE_GROUP_FILE	"msghash.group"	/* a group node's settings */
+#define STORE_GROUP_DB_FILE	"group.db"	/* site -> URL, replicated */
+#define STORE_GROUP_SOCKET	"msghash.sock"	/* the replication process's
+						   control socket */
+
+/* Opens only the environment (the replication process): no database. */
+#define STORE_ENV_ONLY		0x100
+
+struct store_group_config;
 
 struct store {
 	char		*dir;
@@ -36,6 +47,16 @@ struct store {
 	unsigned	 generation;	/* env_connect count */
 	unsigned	 unsynced_generation; /* of the first unsynced put */
 	bool		 unsynced;	/* STORE_DEFER_SYNC puts to flush */
+	/* A group node's store (lib/store-group.c); NULL group: not one. */
+	struct store_group_config *group;
+	const struct store_group_config *replicating; /* in the replication
+						   process: its settings */
+	DB		*group_db;	/* group.db, opened on first need */
+	ino_t		 db_ino;	/* messages.db's, when it was opened */
+	volatile sig_atomic_t perm_failed; /* this commit missed its quorum */
+	volatile sig_atomic_t panicked;	/* DB_EVENT_PANIC: recovered under us */
+	bool		 rejoin;	/* reopen the environment before the
+					   next put (a quorum was missed) */
 };
 
 /* libdb's error and message callbacks; env->app_private is the store. */
@@ -47,5 +68,33 @@ void		store_msgcall(const DB_ENV *env, const char *msg);
  * its status. */
 enum mh_status	store_db_fail(struct store *st, struct mh_err *err,
 		    const char *what, int ret);
+
+/* store_open, as the replication process when replicating is not NULL. */
+enum mh_status	store_open_as(struct store **out, const char *dir, int flags,
+		    const struct store_group_config *replicating,
+		    struct mh_err *err);
+
+/* Checks st->dir (creating it with STORE_CREATE) and opens its lock file. */
+enum mh_status	store_dir_prepare(struct store *st, struct mh_err *err);
+
+/* ---- lib/store-group.c, for lib/store.c ---- */
+
+/* Reads dir's msghash.group into st->group if there is one. */
+enum mh_status	group_load(struct store *st, struct mh_err *err);
+/* Extra DB_ENV->open flags of a group node's store (0 for others). */
+u_int32_t	group_env_flags(const struct store *st);
+/* Before DB_ENV->open: the event handler (and, replicating, the sites). */
+int		group_env_prepare(struct store *st);
+/* After it: the replication process's settings in the shared region. */
+int		group_env_configure(struct store *st);
+/* MH_OK when this node is the master; MH_NOTMASTER naming it if not. */
+enum mh_status	group_writable(struct store *st, struct mh_err *err);
+/* Commits txn; DB_REP_UNAVAIL if it did not reach a quorum. */
+int		group_commit(struct store *st, DB_TXN *txn, u_int32_t flags);
+/* A commit that returns only once everything before it is on a quorum:
+ * for a message that was already stored.  0 or a libdb code. */
+int		group_barrier(struct store *st);
+/* Closes group.db. */
+void		group_close(struct store *st);
 
 #endif /* MH_STORE_INT_H */

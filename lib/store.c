@@ -188,8 +188,8 @@ not_owner(struct store *st, uid_t uid, struct mh_err *err)
 }
 
 /* Checks `dir`, creating it if asked; opens the lock file. */
-static enum mh_status
-dir_prepare(struct store *st, struct mh_err *err)
+enum mh_status
+store_dir_prepare(struct store *st, struct mh_err *err)
 {
 	struct stat sb;
 	char path[4096];
@@ -290,6 +290,17 @@ store_db_fail(struct store *st, struct mh_err *err, const char *what, int ret)
 	return err->status;
 }
 
+/* The database file's inode, for db_file_replaced. */
+static void
+db_ino_note(struct store *st)
+{
+	char path[4096 + 32];
+	struct stat sb;
+
+	snprintf(path, sizeof path, "%s/%s", st->dir, STORE_DB_FILE);
+	st->db_ino = stat(path, &sb) == 0 ? sb.st_ino : 0;
+}
+
 /* Opens the database; returns a libdb code, 0 also for "absent, read-only". */
 static int
 db_open(struct store *st)
@@ -306,8 +317,28 @@ db_open(struct store *st)
 	/* Page checksums (set at creation, ignored afterwards): a damaged
 	 * page is then an error, not garbage that crashes the reader. */
 	st->db->set_flags(st->db, DB_CHKSUM);
-	ret = st->db->open(st->db, NULL, STORE_DB_FILE, NULL, DB_BTREE, flags,
-	    0600);
+	ret = st->db->open(st->db, NULL, STORE_DB_FILE, NULL, DB_BTREE, flags |
+	    (st->group != NULL ? DB_THREAD : 0), 0600);
+	if (ret != 0 && st->group != NULL && (flags & DB_CREATE)) {
+		/* A replica may not create it: it comes with the master's. */
+		st->db->close(st->db, DB_NOSYNC);
+		st->db = NULL;
+		st->dberr[0] = '\0';
+		if ((ret = db_create(&st->db, st->env, 0)) != 0) {
+			st->db = NULL;
+			return ret;
+		}
+		ret = st->db->open(st->db, NULL, STORE_DB_FILE, NULL, DB_BTREE,
+		    DB_AUTO_COMMIT | DB_THREAD, 0600);
+		if (ret == ENOENT) {
+			st->db->close(st->db, DB_NOSYNC);
+			st->db = NULL;
+			st->dberr[0] = '\0';
+			return 0;	/* nothing replicated yet */
+		}
+	}
+	if (ret == 0)
+		db_ino_note(st);
 	if (ret != 0) {
 		st->db->close(st->db, DB_NOSYNC);
 		st->db = NULL;
@@ -401,9 +432,13 @@ env_open_locked(struct store *st)
 	st->env->set_errcall(st->env, store_errcall);
 	st->env->set_msgcall(st->env, store_msgcall);
 	st->env->set_verbose(st->env, DB_VERB_REGISTER, 1);
-	ret = st->env->open(st->env, st->dir, STORE_ENV_FLAGS, 0600);
+	if ((ret = group_env_prepare(st)) == 0)
+		ret = st->env->open(st->env, st->dir, STORE_ENV_FLAGS |
+		    group_env_flags(st), 0600);
 	if (ret == 0)
 		ret = regions_reserve(st);
+	if (ret == 0)
+		ret = group_env_configure(st);
 	if (ret != 0) {
 		st->env->close(st->env, 0);
 		st->env = NULL;
@@ -420,6 +455,7 @@ env_close_locked(struct store *st)
 	if (st->db != NULL)
 		st->db->close(st->db, DB_NOSYNC);	/* DESIGN.md §4.5: in the log */
 	st->db = NULL;
+	group_close(st);
 	guard_registry_detach();	/* the close empties our slot */
 	if (st->env != NULL)
 		st->env->close(st->env, 0);
@@ -600,7 +636,7 @@ env_connect(struct store *st, struct mh_err *err)
 		if (ret != 0 && ret != DB_RUNRECOVERY && unwedge_locked(st))
 			ret = DB_RUNRECOVERY;	/* so: try again */
 		lock_release(st);
-		if (ret == 0)
+		if (ret == 0 && !(st->flags & STORE_ENV_ONLY))
 			ret = db_open_retry(st);
 		if (ret != DB_RUNRECOVERY)
 			break;
@@ -620,6 +656,13 @@ env_connect(struct store *st, struct mh_err *err)
 enum mh_status
 store_open(struct store **out, const char *dir, int flags, struct mh_err *err)
 {
+	return store_open_as(out, dir, flags, NULL, err);
+}
+
+enum mh_status
+store_open_as(struct store **out, const char *dir, int flags,
+    const struct store_group_config *replicating, struct mh_err *err)
+{
 	struct store *st;
 	enum mh_status status;
 
@@ -630,12 +673,15 @@ store_open(struct store **out, const char *dir, int flags, struct mh_err *err)
 		return mh_errf(err, MH_SYSTEM, "out of memory");
 	}
 	st->flags = flags;
+	st->replicating = replicating;
 	st->lock_fd = -1;
 	st->rng = (unsigned)getpid() ^ (unsigned)time(NULL);
 	clock_gettime(CLOCK_MONOTONIC, &st->op_start);
 	guard_signals_defer(&st->saved_mask);
 	guard_enter();
-	status = dir_prepare(st, err);
+	status = store_dir_prepare(st, err);
+	if (status == MH_OK)
+		status = group_load(st, err);
 	if (status == MH_OK)
 		status = env_connect(st, err);
 	guard_leave();
@@ -690,6 +736,14 @@ space_check(struct store *st, size_t len, struct mh_err *err)
 	    avail >> 20, (unsigned long long)MH_STORE_SPACE_RESERVE >> 20);
 }
 
+/* A group node's commit also reports a missed quorum (DB_REP_UNAVAIL). */
+static int
+commit(struct store *st, DB_TXN *txn, u_int32_t flags)
+{
+	return st->group != NULL ? group_commit(st, txn, flags) :
+	    txn->commit(txn, flags);
+}
+
 /* One attempt: a transaction around a DB_NOOVERWRITE put. */
 static int
 put_once(struct store *st, DBT *key, DBT *data, bool *created)
@@ -702,7 +756,9 @@ put_once(struct store *st, DBT *key, DBT *data, bool *created)
 		return ret;
 	if (exists) {
 		*created = false;
-		return 0;
+		/* In a group it may not be on a quorum yet (its commit missed
+		 * one): acknowledge it only once everything before is. */
+		return st->group != NULL ? group_barrier(st) : 0;
 	}
 	if (space_check(st, data->size, &st->space_err) != MH_OK)
 		return ENOSPC;
@@ -720,8 +776,8 @@ put_once(struct store *st, DBT *key, DBT *data, bool *created)
 	}
 	*created = true;
 	if (!(st->flags & STORE_DEFER_SYNC))
-		return txn->commit(txn, 0);	/* synchronous: durable on return */
-	if ((ret = txn->commit(txn, DB_TXN_WRITE_NOSYNC)) == 0 && !st->unsynced) {
+		return commit(st, txn, 0);	/* synchronous: durable on return */
+	if ((ret = commit(st, txn, DB_TXN_WRITE_NOSYNC)) == 0 && !st->unsynced) {
 		st->unsynced = true;		/* store_sync flushes it */
 		st->unsynced_generation = st->generation;
 	}
@@ -765,7 +821,9 @@ static bool
 should_retry(struct store *st, int ret, int *deadlocks, int *recoveries,
     struct mh_err *err)
 {
-	if (ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED) {
+	/* A replica applying a new master's log locks requests out awhile. */
+	if (ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED ||
+	    ret == DB_REP_LOCKOUT) {
 		if ((*deadlocks)++ < MH_STORE_DEADLOCK_RETRIES &&
 		    io_ms_since(&st->op_start) < MH_STORE_BUSY_SEC * 1000L) {
 			backoff(st);
@@ -778,7 +836,10 @@ should_retry(struct store *st, int ret, int *deadlocks, int *recoveries,
 		    (io_ms_since(&st->op_start) + 500) / 1000);
 		return false;
 	}
-	if ((ret == DB_RUNRECOVERY || store_panicked(st)) &&
+	/* DB_REP_HANDLE_DEAD: a group node rolled back commits the group
+	 * never acknowledged; handles opened before must be opened again. */
+	if ((ret == DB_RUNRECOVERY || ret == DB_REP_HANDLE_DEAD ||
+	    store_panicked(st) || st->panicked) &&
 	    (*recoveries)++ < MH_STORE_RECOVERY_RETRIES) {
 		st->dberr[0] = '\0';
 		return env_connect(st, err) == MH_OK;
@@ -786,14 +847,66 @@ should_retry(struct store *st, int ret, int *deadlocks, int *recoveries,
 	return false;
 }
 
+/* A group node writes only as the master; a replica opened no database
+ * until the master's arrived. */
+static enum mh_status
+group_put_check(struct store *st, struct mh_err *err)
+{
+	enum mh_status status;
+	int ret;
+
+	/*
+	 * A process that joined before the replication process named the
+	 * sites never connects to them: its commits miss every quorum.  So
+	 * after a miss, join again (not while a put awaits its flush).
+	 */
+	clock_gettime(CLOCK_MONOTONIC, &st->op_start);
+	guard_enter();
+	status = MH_OK;
+	if (st->rejoin && !st->unsynced) {
+		st->rejoin = false;
+		status = env_connect(st, err);
+	}
+	if (status == MH_OK && st->env != NULL)
+		status = group_writable(st, err);
+	if (status == MH_OK && st->env != NULL && st->db == NULL &&
+	    (ret = db_open_retry(st)) != 0)
+		status = store_db_fail(st, err, "cannot open", ret);
+	guard_leave();
+	return status;
+}
+
+/* What a group node's failed put means for its client. */
+static enum mh_status
+group_put_failed(struct store *st, int ret, struct mh_err *err)
+{
+	if (ret == DB_REP_UNAVAIL) {
+		st->rejoin = true;
+		return mh_errf(err, MH_NOQUORUM, "the message is not yet "
+		    "replicated: no quorum of the group acknowledged it "
+		    "within %d ms; try again (storing it twice is safe)",
+		    MH_GROUP_ACK_TIMEOUT_US / 1000);
+	}
+	if (ret == EACCES && group_writable(st, err) != MH_OK)
+		return err->status;	/* no longer the master */
+	return err->msg[0] != '\0' ? err->status :
+	    store_db_fail(st, err, "cannot write to", ret);
+}
+
 enum mh_status
 store_put(struct store *st, const unsigned char key[DIGEST_LEN],
     const void *msg, size_t len, bool *created, struct mh_err *err)
 {
 	DBT k = { 0 }, d = { 0 };
+	enum mh_status status;
 	int ret, deadlocks = 0, recoveries = 0;
 
-	if (st->db == NULL || !(st->flags & STORE_CREATE))
+	if (!(st->flags & STORE_CREATE))
+		return mh_errf(err, MH_STORE, "store '%s' is open read-only",
+		    st->dir);
+	if (st->group != NULL && (status = group_put_check(st, err)) != MH_OK)
+		return status;
+	if (st->db == NULL)
 		return mh_errf(err, MH_STORE, "store '%s' is open read-only",
 		    st->dir);
 	k.data = (void *)key;
@@ -814,6 +927,8 @@ store_put(struct store *st, const unsigned char key[DIGEST_LEN],
 		st->space_err.msg[0] = '\0';
 		return err->status;
 	}
+	if (ret != 0 && st->group != NULL)
+		return group_put_failed(st, ret, err);
 	if (ret != 0)
 		return err->msg[0] != '\0' ? err->status :
 		    store_db_fail(st, err, "cannot write to", ret);
@@ -845,6 +960,26 @@ store_sync(struct store *st, struct mh_err *err)
 	    "cannot flush the log of", ret);
 }
 
+/*
+ * Whether a group replica's database file is not the one this process
+ * opened: a replica that caught up by copying the master's databases
+ * (internal init) replaced it, and handles opened before see nothing of
+ * the new one.  Only asked after a miss, so it costs one stat(2) there.
+ */
+static bool
+db_file_replaced(struct store *st)
+{
+	char path[4096 + 32];
+	struct stat sb;
+
+	if (st->group == NULL)
+		return false;
+	snprintf(path, sizeof path, "%s/%s", st->dir, STORE_DB_FILE);
+	if (stat(path, &sb) == -1)
+		return false;
+	return st->db == NULL || sb.st_ino != st->db_ino;
+}
+
 enum mh_status
 store_get(struct store *st, const unsigned char key[DIGEST_LEN], void **msg,
     size_t *len, struct mh_err *err)
@@ -865,6 +1000,9 @@ store_get(struct store *st, const unsigned char key[DIGEST_LEN], void **msg,
 		ret = st->env == NULL ? DB_RUNRECOVERY : get_once(st, &k, &d);
 	} while (ret != 0 && ret != DB_NOTFOUND &&
 	    should_retry(st, ret, &deadlocks, &recoveries, err));
+	if (ret == DB_NOTFOUND && db_file_replaced(st) &&
+	    env_connect(st, err) == MH_OK)
+		ret = get_once(st, &k, &d);
 	guard_leave();
 	if (ret == DB_NOTFOUND) {
 		digest_to_hex(key, hex);
@@ -930,6 +1068,7 @@ store_close(struct store *st)
 	guard_registry_close();
 	guard_leave();
 	guard_signals_restore(&st->saved_mask);
+	free(st->group);
 	free(st->dir);
 	free(st);
 }

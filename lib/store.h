@@ -17,7 +17,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <signal.h>
+
 #include "digest.h"
+#include "limits.h"
 #include "status.h"
 
 #define STORE_CREATE	0x1	/* create the directory and database if needed */
@@ -95,6 +98,92 @@ enum mh_status	store_checkpoint(struct store *st, struct mh_err *err);
  * dies of the signal.
  */
 void		store_set_watchdog_hook(void (*fn)(const char *why));
+
+/* ---- a replication group (lib/store-group.c, DESIGN.md §9) ---- */
+
+/*
+ * A group node's settings (serve's --site, --group, --url).  Kept in the
+ * store as msghash.group: every process that opens a group node's store
+ * joins it as a replication-aware process, and writes only on the master,
+ * and acknowledges a write only once a quorum of the group holds it.
+ */
+struct store_group_config {
+	char	site[MH_GROUP_ADDR_MAX];	/* this node's "host:port" */
+	char	url[MH_GROUP_URL_MAX];		/* this node's HTTP URL */
+	char	sites[MH_GROUP_SITES_MAX][MH_GROUP_ADDR_MAX]; /* the group as
+					   configured, this site included;
+					   the first one creates it */
+	int	nsites;
+};
+
+/*
+ * Fills cfg from the option values (site "host:port", group a list of
+ * them separated by commas or spaces, url "http://..."; NULL url: derived
+ * from the site's host and http_port).  MH_USAGE naming what is wrong.
+ */
+enum mh_status	store_group_parse(struct store_group_config *cfg,
+		    const char *site, const char *group, const char *url,
+		    int http_port, struct mh_err *err);
+
+/*
+ * Makes dir a group node's store with these settings (msghash.group).  A
+ * store that was not one yet is recovered on its next open, so it must
+ * not be in use: MH_STORE naming the process that uses it.
+ */
+enum mh_status	store_group_setup(const char *dir,
+		    const struct store_group_config *cfg, struct mh_err *err);
+
+/*
+ * Runs this node's replication process (Berkeley DB's Replication
+ * Manager: the listening socket, elections, catching up) until a stop
+ * signal (guard_stop_signals; they are blocked meanwhile).  Never forks.  Returns MH_STORE when the
+ * environment was recovered underneath it: the caller starts it again.
+ */
+enum mh_status	store_replicate(const char *dir,
+		    const struct store_group_config *cfg, struct mh_err *err);
+
+enum store_role {
+	STORE_SINGLE,		/* not a group node */
+	STORE_ELECTING,		/* a group node that knows no master */
+	STORE_MASTER,
+	STORE_REPLICA,
+};
+
+struct store_group_site {
+	char	addr[MH_GROUP_ADDR_MAX];
+	bool	connected;
+};
+
+struct store_group_state {
+	enum store_role	role;
+	char		site[MH_GROUP_ADDR_MAX];	/* this node */
+	char		master[MH_GROUP_ADDR_MAX];	/* "" if none */
+	char		master_url[MH_GROUP_URL_MAX];	/* "" if unknown */
+	struct store_group_site sites[MH_GROUP_SITES_MAX]; /* the others */
+	int		nsites;
+	unsigned long	lsn_file, lsn_offset;	/* the end of this node's log */
+	unsigned long	behind;		/* log bytes known to be missing here */
+};
+
+/* Reads dir's group settings: MH_NOTFOUND if it is not a group node's. */
+enum mh_status	store_group_read(const char *dir,
+		    struct store_group_config *cfg, struct mh_err *err);
+
+/*
+ * Asks the replication process of the group node's store in dir (its
+ * control socket): "status" (lines "key: value"), or "remove HOST:PORT"
+ * (takes a site out of the group).  The answer goes to reply; MH_STORE
+ * with its words if it refused, or if no replication process runs.
+ */
+enum mh_status	store_group_request(const char *dir, const char *request,
+		    char *reply, size_t cap, struct mh_err *err);
+
+/* Whether this is a group node's store that is not the master now. */
+bool		store_is_replica(struct store *st);
+
+/* This node's place in its group (STORE_SINGLE for any other store). */
+enum mh_status	store_group_state(struct store *st,
+		    struct store_group_state *out, struct mh_err *err);
 
 /* Closes the store and restores the signal mask; st may be NULL. */
 void		store_close(struct store *st);

@@ -15,12 +15,12 @@ main(void)
 	static const int want_exit[MH_STATUS_COUNT] = {
 		[MH_OK] = 0, [MH_NOTFOUND] = 1, [MH_USAGE] = 2,
 		[MH_INVALID] = 2, [MH_STORE] = 3, [MH_NOSPACE] = 3,
-		[MH_SYSTEM] = 3,
+		[MH_SYSTEM] = 3, [MH_NOTMASTER] = 4, [MH_NOQUORUM] = 4,
 	};
 	static const int want_http[MH_STATUS_COUNT] = {
 		[MH_OK] = 200, [MH_NOTFOUND] = 404, [MH_USAGE] = 400,
 		[MH_INVALID] = 400, [MH_STORE] = 503, [MH_NOSPACE] = 507,
-		[MH_SYSTEM] = 500,
+		[MH_SYSTEM] = 500, [MH_NOTMASTER] = 307, [MH_NOQUORUM] = 503,
 	};
 	struct mh_err err;
 	int s;
