@@ -14,7 +14,8 @@
 # replaced by another, 20 times at most; returns 1 if none worked.
 # Readiness beyond the connect (a worker answering) is the caller's.
 # ACTIVATE_WRAP (an array, empty by default) is put before the activator,
-# e.g. to slow it down in a test.
+# e.g. to slow it down in a test.  ACTIVATE_WANT_PORT, if set, is the one
+# port tried (a node restarted where its clients know it).
 
 [[ -v ACTIVATE_WRAP ]] || ACTIVATE_WRAP=()
 
@@ -42,7 +43,7 @@ activate_start() {
 	ACTIVATE_PID=
 	ACTIVATE_PORT=
 	for attempt in {1..20}; do
-		port=$((20000 + RANDOM % 40000))
+		port=${ACTIVATE_WANT_PORT:-$((20000 + RANDOM % 40000))}
 		activate_port_free "$port" || continue
 		SYSTEMD_LOG_LEVEL=err "${ACTIVATE_WRAP[@]}" systemd-socket-activate "${act[@]}" \
 			"${envs[@]}" -l "127.0.0.1:$port" "$@" </dev/null >>"$log" 2>&1 3>&- &

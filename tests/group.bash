@@ -1,0 +1,137 @@
+# tests/group.bash -- a replication group of msghash nodes on 127.0.0.1 for
+# the tests, the group soak and the bench.  Source it after activate.bash.
+#
+#   group_start N DIR [SERVE-ARG...]
+#
+# starts nodes 1..N, each `msghash serve` in wait mode behind its own
+# systemd-socket-activate, with its store DIR/nI and its log DIR/nI.log,
+# HTTP on GROUP_HTTP[i] and replication on GROUP_REPL[i] (free ports),
+# and --group listing them all (node 1 first: it creates the group).
+# Returns once every node answers /healthz.  Then:
+#
+#   group_node_start I     (re)starts node I on the same ports and store
+#   group_node_stop I      SIGTERM to node I's activator and its msghash
+#                          processes, and waits for them
+#   group_family I         prints the PIDs of node I's processes
+#   group_signal I SIG     sends SIG to all of them (KILL, STOP, CONT)
+#   group_role I           prints node I's role from /healthz ("" if none)
+#   group_joined [SEC]     every running node is master or replica,
+#                          waiting up to SEC (30)
+#   group_master [SEC]     prints the index of the node every answering
+#                          node names as master, waiting up to SEC (10)
+#   group_stop             stops every node
+#
+# GROUP_N, GROUP_DIR, GROUP_ARGS, GROUP_LIST, GROUP_PID[i] (activators).
+
+GROUP_HTTP=() GROUP_REPL=() GROUP_PID=()
+
+group_free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		activate_port_free "$p" && { echo "$p"; return; }
+	done
+}
+
+group_start() {
+	local i
+	GROUP_N=$1 GROUP_DIR=$2
+	shift 2
+	GROUP_ARGS=("$@")
+	GROUP_LIST=
+	for ((i = 1; i <= GROUP_N; i++)); do
+		GROUP_REPL[i]=$(group_free_port)
+		GROUP_HTTP[i]=
+		GROUP_LIST+="${GROUP_LIST:+,}127.0.0.1:${GROUP_REPL[i]}"
+	done
+	for ((i = 1; i <= GROUP_N; i++)); do
+		group_node_start "$i" || return 1
+	done
+	group_joined 30
+}
+
+# Every running node is master or replica (it joined), within SEC seconds.
+group_joined() {
+	local limit=${1:-30} start=$SECONDS i r
+	while ((SECONDS - start <= limit)); do
+		for ((i = 1; i <= GROUP_N; i++)); do
+			[[ -n ${GROUP_PID[i]} ]] || continue
+			r=$(group_role "$i")
+			[[ $r == master || $r == replica ]] || break
+		done
+		((i > GROUP_N)) && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# The activator starts msghash on the first connection: /healthz is it.
+group_node_start() {
+	local i=$1 n
+	ACTIVATE_WANT_PORT=${GROUP_HTTP[i]} activate_start wait "$GROUP_DIR/n$i.log" -- \
+		"$MSGHASH" --db "$GROUP_DIR/n$i" serve --workers 2 \
+		--site "127.0.0.1:${GROUP_REPL[i]}" --group "$GROUP_LIST" \
+		"${GROUP_ARGS[@]}" || return 1
+	GROUP_PID[i]=$ACTIVATE_PID
+	GROUP_HTTP[i]=$ACTIVATE_PORT
+	for n in {1..100}; do
+		curl -sf -o /dev/null "http://127.0.0.1:${GROUP_HTTP[i]}/healthz" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# systemd-socket-activate exec()s msghash: the activator's PID is serve's
+# master; its children are the workers and the replication process.
+group_family() {
+	local pid=${GROUP_PID[$1]}
+	[[ -n $pid ]] || return 0
+	kill -0 "$pid" 2>/dev/null || return 0
+	echo "$pid"
+	pgrep -P "$pid"
+}
+
+group_signal() {
+	local pids
+	pids=$(group_family "$1")
+	[[ -n $pids ]] && kill -s "$2" $pids 2>/dev/null
+	return 0
+}
+
+group_node_stop() {
+	local pid=${GROUP_PID[$1]} n
+	[[ -n $pid ]] || return 0
+	group_signal "$1" CONT
+	kill -TERM "$pid" 2>/dev/null
+	for n in {1..200}; do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	group_signal "$1" KILL
+	wait "$pid" 2>/dev/null
+	GROUP_PID[$1]=
+}
+
+group_role() {
+	curl -s -m 2 "http://127.0.0.1:${GROUP_HTTP[$1]}/healthz" |
+		sed -n 's/.*"role":"\([a-z]*\)".*/\1/p'
+}
+
+group_master() {
+	local limit=${1:-10} start=$SECONDS i
+	while ((SECONDS - start <= limit)); do
+		for ((i = 1; i <= GROUP_N; i++)); do
+			[[ -n ${GROUP_PID[i]} ]] || continue
+			[[ $(group_role "$i") == master ]] && { echo "$i"; return 0; }
+		done
+		sleep 0.05
+	done
+	return 1
+}
+
+group_stop() {
+	local i
+	for ((i = 1; i <= GROUP_N; i++)); do
+		group_node_stop "$i"
+	done
+}
