@@ -386,6 +386,28 @@ site_add(DB_ENV *env, const char *addr, u_int32_t which, u_int32_t which2)
  * record sent alone waits for the peer's delayed ACK (44 ms measured);
  * bulk sends it with what came before, at once (0.8 ms).
  */
+/*
+ * After DB_ENV->open of a subordinate: a process that joins while the
+ * site has no master (the group forming, an election) never connects to
+ * the sites named meanwhile, and its commits miss every quorum (measured:
+ * the first write of every such worker was a 503).  So it joins again
+ * before its first write.
+ */
+void
+group_env_joined(struct store *st)
+{
+	DB_REP_STAT *sp;
+
+	if (st->group == NULL || st->replicating != NULL)
+		return;
+	if (st->env->rep_stat(st->env, &sp, 0) != 0) {
+		st->rejoin = true;
+		return;
+	}
+	st->rejoin = sp->st_master == DB_EID_INVALID;
+	free(sp);
+}
+
 int
 group_env_configure(struct store *st)
 {
@@ -487,9 +509,19 @@ addr_of(DB_ENV *env, int eid, char *out, size_t cap)
 	u_int port;
 
 	out[0] = '\0';
-	if (eid == DB_EID_INVALID || env->repmgr_site_by_eid(env, eid,
-	    &site) != 0)
+	if (eid == DB_EID_INVALID)
 		return;
+	if (env->repmgr_site_by_eid(env, eid, &site) != 0) {
+		/* A process's list of sites is brought up to date from the
+		 * shared region only by some calls: repmgr_site_list is one. */
+		DB_REPMGR_SITE *list = NULL;
+		u_int count;
+
+		if (env->repmgr_site_list(env, &count, &list) == 0)
+			free(list);
+		if (env->repmgr_site_by_eid(env, eid, &site) != 0)
+			return;
+	}
 	if (site->get_address(site, &host, &port) == 0)
 		snprintf(out, cap, strchr(host, ':') != NULL ? "[%s]:%u" :
 		    "%s:%u", host, port);
@@ -715,17 +747,25 @@ url_publish(struct store *st)
 		(void)group_commit(st, txn, 0);
 }
 
+/*
+ * One turn of the replication process's loop: while master, publish the
+ * URL.  False when the environment is gone: another process recovered it
+ * (a process died attached), which stops the repmgr threads without
+ * always raising DB_EVENT_PANIC here; this process must start again.
+ */
 static bool
-is_master(struct store *st)
+replication_tick(struct store *st)
 {
 	DB_REP_STAT *sp;
 	bool master;
 
-	if (st->env->rep_stat(st->env, &sp, 0) != 0)
+	if (st->panicked || st->env->rep_stat(st->env, &sp, 0) != 0)
 		return false;
 	master = sp->st_status == DB_REP_MASTER;
 	free(sp);
-	return master;
+	if (master)
+		url_publish(st);
+	return !st->panicked;
 }
 
 /*
@@ -968,12 +1008,14 @@ store_replicate(const char *dir, const struct store_group_config *cfg,
 		    "socket %s in '%s': %s", STORE_GROUP_SOCKET, dir,
 		    strerror(errno));
 	if (status == MH_OK) {
-		while (!st->panicked && sigtimedwait(&stop, NULL, &zero) < 0) {
+		while (sigtimedwait(&stop, NULL, &zero) < 0) {
 			clock_gettime(CLOCK_MONOTONIC, &st->op_start);
 			guard_enter();
-			if (is_master(st))
-				url_publish(st);
+			if (!replication_tick(st))
+				st->panicked = 1;
 			guard_leave();
+			if (st->panicked)
+				break;
 			if (poll(&(struct pollfd){ ctl, POLLIN, 0 }, 1,
 			    MH_GROUP_TICK_MS) == 1)
 				ctl_serve(st, ctl);

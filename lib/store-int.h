@@ -56,7 +56,8 @@ struct store {
 	volatile sig_atomic_t perm_failed; /* this commit missed its quorum */
 	volatile sig_atomic_t panicked;	/* DB_EVENT_PANIC: recovered under us */
 	bool		 rejoin;	/* reopen the environment before the
-					   next put (a quorum was missed) */
+					   next put (a quorum was missed, or it
+					   was joined with no master known) */
 };
 
 /* libdb's error and message callbacks; env->app_private is the store. */
@@ -85,6 +86,8 @@ enum mh_status	group_load(struct store *st, struct mh_err *err);
 u_int32_t	group_env_flags(const struct store *st);
 /* Before DB_ENV->open: the event handler (and, replicating, the sites). */
 int		group_env_prepare(struct store *st);
+/* After it, in other processes: whether to join again before writing. */
+void		group_env_joined(struct store *st);
 /* After it: the replication process's settings in the shared region. */
 int		group_env_configure(struct store *st);
 /* MH_OK when this node is the master; MH_NOTMASTER naming it if not. */

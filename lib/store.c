@@ -439,6 +439,8 @@ env_open_locked(struct store *st)
 		ret = regions_reserve(st);
 	if (ret == 0)
 		ret = group_env_configure(st);
+	if (ret == 0)
+		group_env_joined(st);
 	if (ret != 0) {
 		st->env->close(st->env, 0);
 		st->env = NULL;
