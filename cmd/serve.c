@@ -140,13 +140,13 @@ serve_option(int index, const char *arg, struct mh_err *err)
 		return status;
 	case OPT_SITE:
 		opt.site = arg;
-		return MH_OK;
+		return store_group_check("site", arg, err);
 	case OPT_GROUP:
 		opt.group = arg;
-		return MH_OK;
+		return store_group_check("group", arg, err);
 	case OPT_URL:
 		opt.url = arg;
-		return MH_OK;
+		return store_group_check("url", arg, err);
 	default:
 		return cmd_unknown_option(index, err);
 	}

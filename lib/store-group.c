@@ -154,6 +154,19 @@ group_list_parse(struct store_group_config *cfg, const char *list,
 }
 
 enum mh_status
+store_group_check(const char *option, const char *value, struct mh_err *err)
+{
+	struct store_group_config cfg;
+
+	memset(&cfg, 0, sizeof cfg);
+	if (strcmp(option, "site") == 0)
+		return addr_check("--site", value, err);
+	if (strcmp(option, "group") == 0)
+		return group_list_parse(&cfg, value, err);
+	return url_set(cfg.url, value, err);
+}
+
+enum mh_status
 store_group_parse(struct store_group_config *cfg, const char *site,
     const char *group, const char *url, int http_port, struct mh_err *err)
 {

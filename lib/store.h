@@ -116,6 +116,10 @@ struct store_group_config {
 	int	nsites;
 };
 
+/* Checks one of them alone ("site", "group" or "url"): MH_USAGE naming it. */
+enum mh_status	store_group_check(const char *option, const char *value,
+		    struct mh_err *err);
+
 /*
  * Fills cfg from the option values (site "host:port", group a list of
  * them separated by commas or spaces, url "http://..."; NULL url: derived
