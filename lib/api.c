@@ -632,24 +632,21 @@ static const char *const role_names[] = {
 
 /* {"status":"ok"}, and on a group node its place in the group. */
 static bool
-health_json(struct api_ctx *ctx, struct http_answer *resp)
+health_json(const struct store_group_state *gs, struct http_answer *resp)
 {
-	struct store_group_state gs;
-	struct mh_err err = { MH_OK, "" };
 	char lsn[48];
 	cJSON *obj;
 	char *text = NULL;
 
-	if (store_group_state(ctx->store, &gs, &err) != MH_OK ||
-	    gs.role == STORE_SINGLE)
+	if (gs->role == STORE_SINGLE)
 		return json_member(resp, "status", "ok");
-	snprintf(lsn, sizeof lsn, "%lu/%lu", gs.lsn_file, gs.lsn_offset);
+	snprintf(lsn, sizeof lsn, "%lu/%lu", gs->lsn_file, gs->lsn_offset);
 	if ((obj = cJSON_CreateObject()) != NULL &&
 	    cJSON_AddStringToObject(obj, "status", "ok") != NULL &&
-	    cJSON_AddStringToObject(obj, "role", role_names[gs.role]) != NULL &&
-	    cJSON_AddStringToObject(obj, "site", gs.site) != NULL &&
-	    cJSON_AddStringToObject(obj, "master", gs.master_url[0] != '\0' ?
-	    gs.master_url : gs.master) != NULL &&
+	    cJSON_AddStringToObject(obj, "role", role_names[gs->role]) != NULL &&
+	    cJSON_AddStringToObject(obj, "site", gs->site) != NULL &&
+	    cJSON_AddStringToObject(obj, "master", gs->master_url[0] != '\0' ?
+	    gs->master_url : gs->master) != NULL &&
 	    cJSON_AddStringToObject(obj, "lsn", lsn) != NULL)
 		text = cJSON_PrintUnformatted(obj);
 	cJSON_Delete(obj);
@@ -664,15 +661,17 @@ health_json(struct api_ctx *ctx, struct http_answer *resp)
 static void
 get_health(struct api_ctx *ctx, struct http_answer *resp)
 {
+	struct store_group_state gs;
 	struct mh_err err = { MH_OK, "" };
 	enum mh_status status;
 
-	if ((status = ctx_store(ctx, &err)) != MH_OK) {
+	if ((status = ctx_store(ctx, &err)) != MH_OK ||
+	    (status = store_group_state(ctx->store, &gs, &err)) != MH_OK) {
 		store_failure(ctx, resp, status, &err);
 		return;
 	}
 	response_init(resp, 200);
-	if (!health_json(ctx, resp))
+	if (!health_json(&gs, resp))
 		api_error(resp, 500, E_INTERNAL);
 }
 

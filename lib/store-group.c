@@ -708,6 +708,13 @@ store_group_state(struct store *st, struct store_group_state *out,
 	guard_enter();
 	ret = master_find(st, &out->role, out->master, sizeof out->master,
 	    out->master_url, sizeof out->master_url, &sp);
+	if (ret != 0 && st->replicating == NULL &&
+	    store_reconnect(st, err) == MH_OK) {
+		/* Recovered under us (a process died): join again. */
+		ret = master_find(st, &out->role, out->master,
+		    sizeof out->master, out->master_url,
+		    sizeof out->master_url, &sp);
+	}
 	if (ret == 0) {
 		out->lsn_file = sp->st_next_lsn.file;
 		out->lsn_offset = sp->st_next_lsn.offset;

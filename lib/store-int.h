@@ -75,6 +75,9 @@ enum mh_status	store_open_as(struct store **out, const char *dir, int flags,
 		    const struct store_group_config *replicating,
 		    struct mh_err *err);
 
+/* Joins the environment again (a panic, a recovery by another process). */
+enum mh_status	store_reconnect(struct store *st, struct mh_err *err);
+
 /* Checks st->dir (creating it with STORE_CREATE) and opens its lock file. */
 enum mh_status	store_dir_prepare(struct store *st, struct mh_err *err);
 

@@ -653,6 +653,12 @@ env_connect(struct store *st, struct mh_err *err)
 	return MH_OK;
 }
 
+enum mh_status
+store_reconnect(struct store *st, struct mh_err *err)
+{
+	return env_connect(st, err);
+}
+
 /* ---- public interface ---- */
 
 enum mh_status
