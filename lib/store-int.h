@@ -55,6 +55,8 @@ struct store {
 	ino_t		 db_ino;	/* messages.db's, when it was opened */
 	volatile sig_atomic_t perm_failed; /* this commit missed its quorum */
 	volatile sig_atomic_t panicked;	/* DB_EVENT_PANIC: recovered under us */
+	unsigned	 nodelay_connected; /* connections when TCP_NODELAY
+					   was last set on them */
 	bool		 rejoin;	/* reopen the environment before the
 					   next put (a quorum was missed, or it
 					   was joined with no master known) */
@@ -100,6 +102,8 @@ int		group_commit(struct store *st, DB_TXN *txn, u_int32_t flags);
 /* A commit that returns only once everything before it is on a quorum:
  * for a message that was already stored.  0 or a libdb code. */
 int		group_barrier(struct store *st);
+/* Sets TCP_NODELAY on this process's TCP sockets (repmgr's). */
+int		group_nodelay(void);
 /* Closes group.db. */
 void		group_close(struct store *st);
 
