@@ -128,6 +128,7 @@
 					   its quorum, then 503 */
 #define MH_GROUP_CONNECT_WAIT_MS	1000	/* a writer's connections to a
 					   quorum of sites, before a commit */
+#define MH_GROUP_FIRST_CONNECT_MS	250	/* ... a new handle's first one */
 #define MH_GROUP_HEARTBEAT_SEND_US	50000	/* the master, when idle */
 #define MH_GROUP_HEARTBEAT_MONITOR_US	2000000	/* a replica: no heartbeat this
 					   long, and the master is gone */

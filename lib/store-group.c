@@ -22,6 +22,7 @@
 #include <netinet/tcp.h>
 
 #include <dirent.h>
+#include <netdb.h>
 #include <poll.h>
 
 #include <ctype.h>
@@ -422,6 +423,7 @@ group_env_joined(struct store *st)
 		return;
 	}
 	st->rejoin = sp->st_master == DB_EID_INVALID;
+	st->ever_connected = false;
 	free(sp);
 }
 
@@ -662,9 +664,19 @@ quorum_reachable(struct store *st)
 			st->nodelay_connected = connected;
 			(void)group_nodelay();	/* its new connections */
 		}
+		if (connected > 0)
+			st->ever_connected = true;
 		/* A majority with this site: half of the others. */
 		if (connected >= (count + 1) / 2)
 			return 0;
+		/* A handle that learnt of the sites before they were members
+		 * never connects to them (repmgr connects to new sites, not
+		 * to sites that became members): join again, once a put. */
+		if (!st->ever_connected && !st->quorum_rejoined &&
+		    io_ms_since(&start) >= MH_GROUP_FIRST_CONNECT_MS) {
+			st->quorum_rejoined = true;
+			return DB_REP_HANDLE_DEAD;	/* reconnect, redo */
+		}
 		if (io_ms_since(&start) >= MH_GROUP_CONNECT_WAIT_MS)
 			return DB_REP_UNAVAIL;
 		io_sleep_us(1000);
@@ -1015,6 +1027,41 @@ store_group_read(const char *dir, struct store_group_config *cfg,
 	return MH_OK;
 }
 
+/*
+ * 0 or the errno of binding the site's address.  repmgr_start claims the
+ * site's listening role in the shared region before it binds, and keeps
+ * the claim if the bind fails: every later replication process would then
+ * be a subordinate, and nobody would listen until a recovery.  So find out
+ * first.
+ */
+static int
+site_bindable(const char *addr)
+{
+	char host[MH_GROUP_ADDR_MAX], port_text[8];
+	struct addrinfo hints, *ai;
+	unsigned port;
+	int fd, one = 1, ret;
+
+	if (!addr_split(addr, host, sizeof host, &port))
+		return EINVAL;
+	snprintf(port_text, sizeof port_text, "%u", port);
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (getaddrinfo(host, port_text, &hints, &ai) != 0)
+		return EADDRNOTAVAIL;
+	if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		ret = errno;
+	else {
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+		    sizeof one);	/* as repmgr does */
+		ret = bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : errno;
+		close(fd);
+	}
+	freeaddrinfo(ai);
+	return ret;
+}
+
 /* repmgr_start; a joining site whose helpers do not answer yet retries. */
 static enum mh_status
 replication_start(struct store *st, const sigset_t *stop,
@@ -1022,15 +1069,31 @@ replication_start(struct store *st, const sigset_t *stop,
 {
 	struct timespec ts = { MH_GROUP_JOIN_RETRY_MS / 1000,
 	    (MH_GROUP_JOIN_RETRY_MS % 1000) * 1000000L };
+	enum mh_status status;
+	bool recovered = false;
 	int ret;
 
 	for (;;) {
+		if ((ret = site_bindable(st->replicating->site)) != 0)
+			return mh_errf(err, MH_STORE, "cannot listen on site "
+			    "%s: %s", st->replicating->site, strerror(ret));
 		guard_enter();
 		ret = st->env->repmgr_start(st->env, MH_GROUP_THREADS,
 		    DB_REP_ELECTION);
 		guard_leave();
 		if (ret == 0)
 			return MH_OK;
+		/* The region names another replication process: one that
+		 * died without a recovery since.  Only a recovery clears it. */
+		if (ret == DB_REP_IGNORE && !recovered) {
+			recovered = true;
+			guard_enter();
+			status = store_recover_now(st, err);
+			guard_leave();
+			if (status != MH_OK)
+				return status;
+			continue;
+		}
 		if (ret == DB_REP_IGNORE)
 			return mh_errf(err, MH_STORE, "store '%s': another "
 			    "process already runs this site's replication",

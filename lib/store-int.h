@@ -57,6 +57,8 @@ struct store {
 	volatile sig_atomic_t panicked;	/* DB_EVENT_PANIC: recovered under us */
 	unsigned	 nodelay_connected; /* connections when TCP_NODELAY
 					   was last set on them */
+	bool		 ever_connected; /* this handle reached another site */
+	bool		 quorum_rejoined; /* this put joined again for that */
 	bool		 rejoin;	/* reopen the environment before the
 					   next put (a quorum was missed, or it
 					   was joined with no master known) */
@@ -79,6 +81,9 @@ enum mh_status	store_open_as(struct store **out, const char *dir, int flags,
 
 /* Joins the environment again (a panic, a recovery by another process). */
 enum mh_status	store_reconnect(struct store *st, struct mh_err *err);
+
+/* Joins again through a recovery (the registry removed first). */
+enum mh_status	store_recover_now(struct store *st, struct mh_err *err);
 
 /* Checks st->dir (creating it with STORE_CREATE) and opens its lock file. */
 enum mh_status	store_dir_prepare(struct store *st, struct mh_err *err);

@@ -659,6 +659,27 @@ store_reconnect(struct store *st, struct mh_err *err)
 	return env_connect(st, err);
 }
 
+/*
+ * Joins again through a recovery, which rebuilds the regions: the cure for
+ * state only recovery clears (a dead replication process's claim on the
+ * site's listening role).  Processes attached meanwhile see a panic and
+ * join again, as after any recovery (§4.2).
+ */
+enum mh_status
+store_recover_now(struct store *st, struct mh_err *err)
+{
+	char path[4096 + 32];
+	enum mh_status status;
+
+	env_disconnect(st);
+	if ((status = lock_acquire(st, err)) != MH_OK)
+		return status;
+	snprintf(path, sizeof path, "%s/%s", st->dir, STORE_REGISTRY_FILE);
+	(void)unlink(path);	/* a new registry: the open recovers */
+	lock_release(st);
+	return env_connect(st, err);
+}
+
 /* ---- public interface ---- */
 
 enum mh_status
@@ -912,6 +933,7 @@ store_put(struct store *st, const unsigned char key[DIGEST_LEN],
 	if (!(st->flags & STORE_CREATE))
 		return mh_errf(err, MH_STORE, "store '%s' is open read-only",
 		    st->dir);
+	st->quorum_rejoined = false;
 	if (st->group != NULL && (status = group_put_check(st, err)) != MH_OK)
 		return status;
 	if (st->db == NULL)
