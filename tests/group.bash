@@ -19,9 +19,23 @@
 #                          waiting up to SEC (30)
 #   group_master [SEC]     prints the index of the node every answering
 #                          node names as master, waiting up to SEC (10)
+#   group_new_master OLD [SEC]
+#                          prints the index of a node other than OLD that
+#                          says it is master, waiting up to SEC (10); OLD
+#                          is never asked (a stopped node would not answer)
+#   group_node_add         names one more node (GROUP_N+1, a free port,
+#                          appended to GROUP_LIST), not started: then
+#                          group_node_start "$GROUP_N"
+#   group_url I, group_site I
+#                          node I's URL (http://127.0.0.1:PORT), its site
+#   group_save FILE, group_restore FILE
+#                          the variables below, for another process
+#                          (bats: setup_file to the tests)
 #   group_stop             stops every node
 #
 # GROUP_N, GROUP_DIR, GROUP_ARGS, GROUP_LIST, GROUP_PID[i] (activators).
+# The nodes get the sanitizer options of the caller's environment
+# (systemd-socket-activate passes on only its -E variables).
 
 GROUP_HTTP=() GROUP_REPL=() GROUP_PID=()
 
@@ -67,8 +81,12 @@ group_joined() {
 
 # The activator starts msghash on the first connection: /healthz is it.
 group_node_start() {
-	local i=$1 n
-	ACTIVATE_WANT_PORT=${GROUP_HTTP[i]} activate_start wait "$GROUP_DIR/n$i.log" -- \
+	local i=$1 n v
+	local -a senv=()
+	for v in ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS; do
+		[[ -v $v ]] && senv+=(-E "$v=${!v}")
+	done
+	ACTIVATE_WANT_PORT=${GROUP_HTTP[i]} activate_start wait "$GROUP_DIR/n$i.log" "${senv[@]}" -- \
 		"$MSGHASH" --db "$GROUP_DIR/n$i" serve --workers 2 \
 		--site "127.0.0.1:${GROUP_REPL[i]}" --group "$GROUP_LIST" \
 		"${GROUP_ARGS[@]}" || return 1
@@ -88,7 +106,7 @@ group_family() {
 	[[ -n $pid ]] || return 0
 	kill -0 "$pid" 2>/dev/null || return 0
 	echo "$pid"
-	pgrep -P "$pid"
+	pgrep -P "$pid" || true
 }
 
 group_signal() {
@@ -98,17 +116,26 @@ group_signal() {
 	return 0
 }
 
+# A process that runs: exists and is not a zombie (the activators are our
+# children: one that died stays a zombie until `wait`, and kill -0 succeeds).
+group_pid_running() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[[ ${stat:0:1} != Z ]]
+}
+
 group_node_stop() {
 	local pid=${GROUP_PID[$1]} n
 	[[ -n $pid ]] || return 0
 	group_signal "$1" CONT
-	kill -TERM "$pid" 2>/dev/null
+	kill -TERM "$pid" 2>/dev/null || true	# it may be gone already
 	for n in {1..200}; do
-		kill -0 "$pid" 2>/dev/null || break
+		group_pid_running "$pid" || break
 		sleep 0.05
 	done
 	group_signal "$1" KILL
-	wait "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null || true	# its status: killed, or serve's
 	GROUP_PID[$1]=
 }
 
@@ -117,16 +144,77 @@ group_role() {
 		sed -n 's/.*"role":"\([a-z]*\)".*/\1/p'
 }
 
+group_url() {
+	echo "http://127.0.0.1:${GROUP_HTTP[$1]}"
+}
+
+group_site() {
+	echo "127.0.0.1:${GROUP_REPL[$1]}"
+}
+
+# Node I's /healthz "master" (its master's URL, or its site while the URL
+# is not known there yet); "" if it does not answer.
+group_names_master() {
+	curl -s -m 2 "http://127.0.0.1:${GROUP_HTTP[$1]}/healthz" |
+		sed -n 's/.*"master":"\([^"]*\)".*/\1/p'
+}
+
+# The node that says it is master and that every other answering master
+# or replica names (two nodes that both say master, as across a network
+# partition, are no answer).
 group_master() {
-	local limit=${1:-10} start=$SECONDS i
+	local limit=${1:-10} start=$SECONDS i j r m agreed
 	while ((SECONDS - start <= limit)); do
 		for ((i = 1; i <= GROUP_N; i++)); do
 			[[ -n ${GROUP_PID[i]} ]] || continue
-			[[ $(group_role "$i") == master ]] && { echo "$i"; return 0; }
+			[[ $(group_role "$i") == master ]] || continue
+			agreed=1
+			for ((j = 1; j <= GROUP_N; j++)); do
+				((j != i)) && [[ -n ${GROUP_PID[j]} ]] || continue
+				r=$(group_role "$j")
+				[[ $r == master ]] && agreed=0
+				[[ $r == replica ]] || continue
+				m=$(group_names_master "$j")
+				[[ $m == "$(group_url "$i")" || $m == "$(group_site "$i")" ]] ||
+					agreed=0
+			done
+			((agreed)) && { echo "$i"; return 0; }
 		done
 		sleep 0.05
 	done
 	return 1
+}
+
+group_new_master() {
+	local old=$1 limit=${2:-10} start=$SECONDS i
+	while ((SECONDS - start <= limit)); do
+		for ((i = 1; i <= GROUP_N; i++)); do
+			((i != old)) && [[ -n ${GROUP_PID[i]} ]] || continue
+			[[ $(group_role "$i") == master ]] && { echo "$i"; return 0; }
+		done
+		sleep 0.02
+	done
+	return 1
+}
+
+group_node_add() {
+	GROUP_N=$((GROUP_N + 1))
+	GROUP_REPL[GROUP_N]=$(group_free_port)
+	GROUP_HTTP[GROUP_N]=
+	GROUP_PID[GROUP_N]=
+	GROUP_LIST+=",127.0.0.1:${GROUP_REPL[GROUP_N]}"
+}
+
+group_save() {
+	declare -p GROUP_N GROUP_DIR GROUP_ARGS GROUP_LIST GROUP_HTTP GROUP_REPL \
+		GROUP_PID >"$1"
+}
+
+# `declare` in a function is local to it: -g for the caller's globals.
+group_restore() {
+	# shellcheck disable=SC1090
+	source <(sed -e 's/^declare -- /declare -g /' -e 't' \
+		-e 's/^declare -/declare -g/' "$1")
 }
 
 group_stop() {
