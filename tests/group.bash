@@ -39,10 +39,16 @@
 
 GROUP_HTTP=() GROUP_REPL=() GROUP_PID=()
 
+# A free port below the kernel's ephemeral range: one inside it may be
+# taken meanwhile by any outgoing connection (the other nodes' own), and a
+# node whose replication port is taken cannot start (seen in parallel runs).
 group_free_port() {
-	local p
+	local p low
+	read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768
+	((low > 12000)) || low=32768
 	while :; do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % (low - 10000)))
+		[[ " ${GROUP_REPL[*]} ${GROUP_HTTP[*]} " == *" $p "* ]] && continue
 		activate_port_free "$p" && { echo "$p"; return; }
 	done
 }
@@ -55,7 +61,7 @@ group_start() {
 	GROUP_LIST=
 	for ((i = 1; i <= GROUP_N; i++)); do
 		GROUP_REPL[i]=$(group_free_port)
-		GROUP_HTTP[i]=
+		GROUP_HTTP[i]=$(group_free_port)
 		GROUP_LIST+="${GROUP_LIST:+,}127.0.0.1:${GROUP_REPL[i]}"
 	done
 	for ((i = 1; i <= GROUP_N; i++)); do

@@ -173,6 +173,20 @@ resolves() {
 	body_is "$d"
 }
 
+# master_resolves NODE DIGEST: the (new) master NODE answers 200 with the
+# message; while it settles in, a 503 (Retry-After) may come first, but
+# never a 404 or a redirect
+master_resolves() {
+	local node=$1 d=$2 try
+	for try in {1..30}; do
+		http "$node" GET "/messages/$d"
+		[[ $CODE == 503 ]] || break
+		sleep 0.1
+	done
+	assert_equal "$CODE" 200
+	body_is "$d"
+}
+
 # all_resolve NODE: every digest in ACKED resolves on NODE
 all_resolve() {
 	local d
@@ -350,9 +364,7 @@ failover() {
 	# nothing acknowledged is lost: on the new master at once, on the other replica
 	local d
 	for d in "${ACKED[@]}"; do
-		http "$new" GET "/messages/$d"
-		assert_equal "$CODE" 200
-		body_is "$d"
+		master_resolves "$new" "$d"
 	done
 	all_resolve "$other"
 	post_acked "$new" "after $how"
@@ -440,9 +452,7 @@ rejoined() {
 	((other == new)) && other=$R2
 	local d
 	for d in "${ACKED[@]}"; do
-		http "$new" GET "/messages/$d"
-		assert_equal "$CODE" 200
-		body_is "$d"
+		master_resolves "$new" "$d"
 	done
 	all_resolve "$other"
 	post_acked "$new" "during the cut"
