@@ -322,15 +322,12 @@ response_init(struct http_answer *resp, int status)
 	resp->status = status;
 }
 
-/* A one-member object {"key": value} through cJSON's printer. */
+/* The answer's JSON body: obj printed (if ok), then freed. */
 static bool
-json_member(struct http_answer *resp, const char *key, const char *value)
+json_answer(struct http_answer *resp, cJSON *obj, bool ok)
 {
-	cJSON *obj = cJSON_CreateObject();
-	char *text = NULL;
+	char *text = ok ? cJSON_PrintUnformatted(obj) : NULL;
 
-	if (obj != NULL && cJSON_AddStringToObject(obj, key, value) != NULL)
-		text = cJSON_PrintUnformatted(obj);
 	cJSON_Delete(obj);
 	if (text == NULL)
 		return false;
@@ -338,6 +335,16 @@ json_member(struct http_answer *resp, const char *key, const char *value)
 	resp->body = text;
 	resp->body_len = strlen(text);
 	return true;
+}
+
+/* A one-member object {"key": value} through cJSON's printer. */
+static bool
+json_member(struct http_answer *resp, const char *key, const char *value)
+{
+	cJSON *obj = cJSON_CreateObject();
+
+	return json_answer(resp, obj, obj != NULL &&
+	    cJSON_AddStringToObject(obj, key, value) != NULL);
 }
 
 void
@@ -625,37 +632,25 @@ get_message(struct api_ctx *ctx, const struct http_request *req,
 	free(msg);
 }
 
-static const char *const role_names[] = {
-	[STORE_SINGLE] = "single", [STORE_ELECTING] = "electing",
-	[STORE_MASTER] = "master", [STORE_REPLICA] = "replica",
-};
-
 /* {"status":"ok"}, and on a group node its place in the group. */
 static bool
 health_json(const struct store_group_state *gs, struct http_answer *resp)
 {
 	char lsn[48];
 	cJSON *obj;
-	char *text = NULL;
 
 	if (gs->role == STORE_SINGLE)
 		return json_member(resp, "status", "ok");
 	snprintf(lsn, sizeof lsn, "%lu/%lu", gs->lsn_file, gs->lsn_offset);
-	if ((obj = cJSON_CreateObject()) != NULL &&
+	obj = cJSON_CreateObject();
+	return json_answer(resp, obj, obj != NULL &&
 	    cJSON_AddStringToObject(obj, "status", "ok") != NULL &&
-	    cJSON_AddStringToObject(obj, "role", role_names[gs->role]) != NULL &&
+	    cJSON_AddStringToObject(obj, "role",
+	    store_role_name(gs->role)) != NULL &&
 	    cJSON_AddStringToObject(obj, "site", gs->site) != NULL &&
 	    cJSON_AddStringToObject(obj, "master", gs->master_url[0] != '\0' ?
 	    gs->master_url : gs->master) != NULL &&
-	    cJSON_AddStringToObject(obj, "lsn", lsn) != NULL)
-		text = cJSON_PrintUnformatted(obj);
-	cJSON_Delete(obj);
-	if (text == NULL)
-		return false;
-	resp->content_type = "application/json";
-	resp->body = text;
-	resp->body_len = strlen(text);
-	return true;
+	    cJSON_AddStringToObject(obj, "lsn", lsn) != NULL);
 }
 
 static void

@@ -878,10 +878,17 @@ ctl_listen(const char *dir, int *dirfd)
 	return fd;
 }
 
-static const char *const role_words[] = {
-	[STORE_SINGLE] = "single", [STORE_ELECTING] = "electing",
-	[STORE_MASTER] = "master", [STORE_REPLICA] = "replica",
-};
+const char *
+store_role_name(enum store_role role)
+{
+	static const char *const names[] = {
+		[STORE_SINGLE] = "single", [STORE_ELECTING] = "electing",
+		[STORE_MASTER] = "master", [STORE_REPLICA] = "replica",
+	};
+
+	return (unsigned)role < sizeof names / sizeof names[0] ?
+	    names[role] : "unknown";
+}
 
 /* The answer to "status": this process's view, which is the site's. */
 static size_t
@@ -895,7 +902,7 @@ ctl_status(struct store *st, char *out, size_t cap)
 	if (store_group_state(st, &gs, &err) != MH_OK)
 		return (size_t)snprintf(out, cap, "error %s\n", err.msg);
 #define ADD(...) n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, __VA_ARGS__)
-	ADD("role: %s\nsite: %s\nurl: %s\n", role_words[gs.role], gs.site,
+	ADD("role: %s\nsite: %s\nurl: %s\n", store_role_name(gs.role), gs.site,
 	    st->group->url);
 	ADD("master: %s%s%s\n", gs.master[0] != '\0' ? gs.master : "none",
 	    gs.master_url[0] != '\0' ? " " : "", gs.master_url);

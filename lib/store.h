@@ -153,6 +153,9 @@ enum store_role {
 	STORE_REPLICA,
 };
 
+/* "single", "electing", "master", "replica": /healthz and status say it. */
+const char	*store_role_name(enum store_role role);
+
 struct store_group_site {
 	char	addr[MH_GROUP_ADDR_MAX];
 	bool	connected;
