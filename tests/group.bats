@@ -374,11 +374,17 @@ failover() {
 	kill) group_node_stop "$old"; group_node_start "$old" || fail "node $old did not restart" ;;
 	stop) group_signal "$old" CONT ;;
 	esac
+	# A continued master may win the election its return provokes
+	# (Berkeley DB holds one when two sites say they are master): then
+	# the whole group must follow it; otherwise it is a replica.
 	for k in {1..200}; do
 		[[ $(group_role "$old") == replica ]] && break
+		[[ $how == stop && $(group_master 0) == "$old" ]] && break
 		sleep 0.1
 	done
-	assert_equal "$(group_role "$old")" replica
+	[[ $(group_role "$old") == replica ]] ||
+		[[ $how == stop && $(group_master 0) == "$old" ]] ||
+		fail "node $old did not rejoin: $(group_health_all)"
 	rejoined "$old" "$new"
 }
 
@@ -459,11 +465,17 @@ rejoined() {
 	resolves "$other" "${ACKED[-1]}"
 	# heal: the old master rejoins as a replica by itself
 	nft delete table inet msghash_test
+	# A continued master may win the election its return provokes
+	# (Berkeley DB holds one when two sites say they are master): then
+	# the whole group must follow it; otherwise it is a replica.
 	for k in {1..200}; do
 		[[ $(group_role "$old") == replica ]] && break
+		[[ $how == stop && $(group_master 0) == "$old" ]] && break
 		sleep 0.1
 	done
-	assert_equal "$(group_role "$old")" replica
+	[[ $(group_role "$old") == replica ]] ||
+		[[ $how == stop && $(group_master 0) == "$old" ]] ||
+		fail "node $old did not rejoin: $(group_health_all)"
 	rejoined "$old" "$new"
 }
 
