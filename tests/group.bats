@@ -374,18 +374,7 @@ failover() {
 	kill) group_node_stop "$old"; group_node_start "$old" || fail "node $old did not restart" ;;
 	stop) group_signal "$old" CONT ;;
 	esac
-	# A continued master may win the election its return provokes
-	# (Berkeley DB holds one when two sites say they are master): then
-	# the whole group must follow it; otherwise it is a replica.
-	for k in {1..200}; do
-		[[ $(group_role "$old") == replica ]] && break
-		[[ $how == stop && $(group_master 0) == "$old" ]] && break
-		sleep 0.1
-	done
-	[[ $(group_role "$old") == replica ]] ||
-		[[ $how == stop && $(group_master 0) == "$old" ]] ||
-		fail "node $old did not rejoin: $(group_health_all)"
-	rejoined "$old" "$new"
+	old_rejoins "$old" "$new" "$how"
 }
 
 # rejoined OLD NEW: after OLD came back as a replica, the group agrees on a
@@ -400,6 +389,24 @@ rejoined() {
 	for ((i = 1; i <= GROUP_N; i++)); do
 		all_resolve "$i"
 	done
+}
+
+# old_rejoins OLD NEW HOW: the old master OLD, back after HOW (kill, stop,
+# cut), rejoins as a replica, and then rejoined.  A continued master
+# (stop) may instead win the election its return provokes (Berkeley DB
+# holds one when two sites say they are master): then the whole group
+# must follow it.
+old_rejoins() {
+	local old=$1 new=$2 how=$3 k
+	for k in {1..200}; do
+		[[ $(group_role "$old") == replica ]] && break
+		[[ $how == stop && $(group_master 0) == "$old" ]] && break
+		sleep 0.1
+	done
+	[[ $(group_role "$old") == replica ]] ||
+		[[ $how == stop && $(group_master 0) == "$old" ]] ||
+		fail "node $old did not rejoin: $(group_health_all)"
+	rejoined "$old" "$new"
 }
 
 @test "failover: SIGKILL of the master's processes, a new master within 5 s, nothing acknowledged lost, the restarted old master rejoins" {
@@ -465,33 +472,9 @@ rejoined() {
 	resolves "$other" "${ACKED[-1]}"
 	# heal: the old master rejoins as a replica by itself
 	nft delete table inet msghash_test
-	# A continued master may win the election its return provokes
-	# (Berkeley DB holds one when two sites say they are master): then
-	# the whole group must follow it; otherwise it is a replica.
-	for k in {1..200}; do
-		[[ $(group_role "$old") == replica ]] && break
-		[[ $how == stop && $(group_master 0) == "$old" ]] && break
-		sleep 0.1
-	done
-	[[ $(group_role "$old") == replica ]] ||
-		[[ $how == stop && $(group_master 0) == "$old" ]] ||
-		fail "node $old did not rejoin: $(group_health_all)"
-	rejoined "$old" "$new"
+	old_rejoins "$old" "$new" cut
 }
 
-# rejoined OLD NEW: after OLD came back as a replica, the group agrees on a
-# master, and everything acknowledged (before and after the failure)
-# resolves on every node.  OLD may come back still saying it is master
-# (stopped, cut off): Berkeley DB then holds another election, which any
-# node may win; its master must hold all of it.
-rejoined() {
-	local old=$1 new=$2 final i
-	final=$(group_master 10) || fail "no agreed master after node $old rejoined: $(group_health_all)"
-	echo "# old master $old, new master $new, after the rejoin: $final" >&3
-	for ((i = 1; i <= GROUP_N; i++)); do
-		all_resolve "$i"
-	done
-}
 
 @test "a new empty node started later with the group's list joins and catches up by itself" {
 	own_group 3
