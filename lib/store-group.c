@@ -915,7 +915,29 @@ ctl_status(struct store *st, char *out, size_t cap)
 	return n < cap ? n : cap - 1;
 }
 
-/* The answer to "remove HOST:PORT". */
+/* Whether host:port is a member of the group, this site or another. */
+static bool
+site_is_member(struct store *st, const char *host, unsigned port)
+{
+	DB_REPMGR_SITE *list;
+	char own[MH_GROUP_ADDR_MAX];
+	unsigned own_port;
+	u_int count, i;
+	bool found;
+
+	if (addr_split(st->group->site, own, sizeof own, &own_port) &&
+	    own_port == port && strcmp(own, host) == 0)
+		return true;
+	if (st->env->repmgr_site_list(st->env, &count, &list) != 0)
+		return true;	/* cannot tell: let libdb decide */
+	for (i = 0, found = false; i < count && !found; i++)
+		found = list[i].port == port && strcmp(list[i].host, host) == 0;
+	free(list);
+	return found;
+}
+
+/* The answer to "remove HOST:PORT": "ok", or "invalid" (the caller's
+ * mistake) or "error" and why. */
 static size_t
 ctl_remove(struct store *st, const char *addr, char *out, size_t cap)
 {
@@ -925,9 +947,14 @@ ctl_remove(struct store *st, const char *addr, char *out, size_t cap)
 	int ret;
 
 	if (!addr_split(addr, host, sizeof host, &port))
-		return (size_t)snprintf(out, cap, "error invalid site '%s': "
+		return (size_t)snprintf(out, cap, "invalid site '%s': "
 		    "expected HOST:PORT\n", addr);
 	guard_enter();
+	if (!site_is_member(st, host, port)) {
+		guard_leave();
+		return (size_t)snprintf(out, cap, "invalid site %s is not a "
+		    "member of the group (see msghash status)\n", addr);
+	}
 	if ((ret = st->env->repmgr_site(st->env, host, port, &site, 0)) == 0)
 		ret = site->remove(site);	/* the handle is gone then */
 	guard_leave();
@@ -1012,10 +1039,12 @@ store_group_request(const char *dir, const char *request, char *reply,
 	if (len == 0)
 		return mh_errf(err, MH_STORE, "the replication process of "
 		    "store '%s' did not answer", dir);
-	if (strncmp(reply, "error ", 6) == 0) {
-		reply[strcspn(reply, "\n")] = '\0';
-		return mh_errf(err, MH_STORE, "%s", reply + 6);
-	}
+	if (strncmp(reply, "error ", 6) == 0)
+		return mh_errf(err, MH_STORE, "%.*s",
+		    (int)strcspn(reply + 6, "\n"), reply + 6);
+	if (strncmp(reply, "invalid ", 8) == 0)
+		return mh_errf(err, MH_INVALID, "%.*s",
+		    (int)strcspn(reply + 8, "\n"), reply + 8);
 	return MH_OK;
 }
 

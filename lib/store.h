@@ -180,7 +180,8 @@ enum mh_status	store_group_read(const char *dir,
  * Asks the replication process of the group node's store in dir (its
  * control socket): "status" (lines "key: value"), or "remove HOST:PORT"
  * (takes a site out of the group).  The answer goes to reply; MH_STORE
- * with its words if it refused, or if no replication process runs.
+ * with its words if it refused, or if no replication process runs;
+ * MH_INVALID if the request was wrong (a site that is not a member).
  */
 enum mh_status	store_group_request(const char *dir, const char *request,
 		    char *reply, size_t cap, struct mh_err *err);

@@ -493,7 +493,7 @@ old_rejoins() {
 	assert_line "peer: $(group_site 4) connected"
 }
 
-@test "remove-site: a stopped node taken out of the group is no longer listed by the master's status" {
+@test "remove-site: a stopped node taken out of the group is no longer listed by the master's status; a non-member is refused" {
 	own_group 3
 	local gone=$R2 k
 	run -0 --separate-stderr "$MSGHASH" --db "$GROUP_DIR/n$M" status
@@ -509,6 +509,11 @@ old_rejoins() {
 	done
 	refute_output --partial "$(group_site "$gone")"
 	assert_line "peer: $(group_site "$R1") connected"
+	# a site that is no longer (or never was) a member: exit 2, one line
+	run -2 --separate-stderr "$MSGHASH" --db "$GROUP_DIR/n$R1" remove-site "$(group_site "$gone")"
+	assert_one_line_error "not a member of the group"
+	run -2 --separate-stderr "$MSGHASH" --db "$GROUP_DIR/n$M" remove-site 127.0.0.1:1
+	assert_one_line_error "127.0.0.1:1 is not a member"
 	# the two left are the whole group: writes are acknowledged
 	post_acked "$M" "after remove-site"
 	resolves "$R1" "${ACKED[-1]}"
