@@ -316,6 +316,7 @@ wconn_close(struct worker *w, struct wconn *wc)
 		w->body_freed = true;
 	w->body_held -= wc->body_held;
 	close(wc->fd);		/* also leaves the epoll set */
+	api_discard(conn_pending(&wc->c));	/* aborted while it waited */
 	conn_free(&wc->c);
 	if (wc->held)
 		w->nheld--;
@@ -465,14 +466,12 @@ wconn_drive(struct worker *w, struct wconn *wc, bool fresh)
 		case CONN_DONE:
 			wconn_done(w, wc);
 			return;
+		case CONN_WAIT:		/* a POST: worker_sync */
+			if (!wc->held)
+				w->nheld++;
+			wc->held = true;
+			return;
 		case CONN_WRITE:
-			if (api_sync_pending(w->api)) {
-				/* after a commit not yet durable: held */
-				if (!wc->held)
-					w->nheld++;
-				wc->held = true;
-				return;
-			}
 			if (!wconn_write(wc)) {
 				wconn_interest(w, wc, EPOLLOUT);
 				return;
@@ -598,37 +597,44 @@ worker_timeouts(struct worker *w)
 }
 
 /*
- * Group commit.  A worker's puts commit without waiting for the disk
- * (STORE_DEFER_SYNC), and every answer given after one is held
- * (wconn_drive); here, once per turn of the event loop, one log flush makes
- * all of those puts durable and the held answers go out.  Under load many
- * POSTs share one flush, as BDB's group commit shares one across processes;
- * nothing is acknowledged before it is durable.  If the flush fails, the
- * held connections are closed unanswered (clients retry: POST is
- * idempotent).
+ * Group commit.  A worker's POSTs wait (CONN_WAIT, wconn_drive); here, once
+ * per turn of the event loop, api_commit stores them in one transaction:
+ * one log flush, and on a group node one quorum wait, for all of them,
+ * and then each gets its answer (a 503 for all if that failed).  Under
+ * load one commit serves many POSTs; nothing is acknowledged before it is
+ * durable.  An answer may let a pipelined POST wait in turn: it goes in
+ * the next batch.
  */
 static void
 worker_sync(struct worker *w)
 {
-	struct wconn *wc, *next;
-	struct mh_err err = { MH_OK, "" };
-	bool ok;
+	struct api_post *posts[MH_STORE_BATCH_MAX];
+	struct http_answer answers[MH_STORE_BATCH_MAX];
+	struct wconn *batch[MH_STORE_BATCH_MAX], *wc;
+	int fds[MH_STORE_BATCH_MAX];
+	size_t i, n;
 
-	while (w->nheld > 0 || api_sync_pending(w->api)) {
-		ok = api_sync(w->api, &err) == MH_OK;
-		if (!ok)
-			serve_log_line("msghash serve: %s; closing the "
-			    "connections waiting for it\n", err.msg);
-		for (wc = w->conns; wc != NULL; wc = next) {
-			next = wc->next;
-			if (!wc->held)
-				continue;
+	while (w->nheld > 0) {
+		for (n = 0, wc = w->conns; wc != NULL && n < MH_STORE_BATCH_MAX;
+		    wc = wc->next)
+			if (wc->held) {
+				batch[n] = wc;
+				fds[n] = wc->fd;
+				posts[n++] = conn_pending(&wc->c);
+			}
+		if (n == 0)
+			break;		/* cannot happen: nheld counts them */
+		serve_last_words_arm_batch(fds, n);
+		api_commit(w->api, posts, answers, n);
+		serve_last_words_disarm();
+		for (i = 0; i < n; i++) {
+			wc = batch[i];
 			wc->held = false;
 			w->nheld--;
-			if (!ok)
-				conn_abort(&wc->c);
-			wconn_drive(w, wc, false);
+			conn_answer(&wc->c, &answers[i], io_now_ms());
 		}
+		for (i = 0; i < n; i++)
+			wconn_drive(w, batch[i], false);
 	}
 }
 
@@ -696,7 +702,7 @@ worker_main(int lfd, const struct conn_config *cfg, struct api_ctx *api,
 	w.lfd = lfd;
 	w.cfg = cfg;
 	w.api = api;
-	api->defer_sync = true;		/* see worker_sync */
+	api->batch = true;		/* see worker_sync */
 	w.slots = slots;
 	w.slot = slot;
 	w.nslots = nslots;

@@ -304,8 +304,10 @@ log_request(void *arg, const struct http_request *req, int status,
  * worker at once.
  */
 static char last_words[MH_SERVE_LAST_WORDS_MAX];
-static volatile sig_atomic_t last_words_len, last_words_fd = 1;
-static volatile sig_atomic_t last_words_armed;
+static volatile sig_atomic_t last_words_len;
+/* The clients waiting: one, or a wait-mode worker's batch of POSTs. */
+static int last_words_fds[MH_STORE_BATCH_MAX];
+static volatile sig_atomic_t last_words_nfds;
 
 static void
 serve_watchdog_words(const char *why)
@@ -318,8 +320,11 @@ serve_watchdog_words(const char *why)
 		{ (void *)tail, sizeof tail - 1 },
 	};
 
-	if (last_words_armed && last_words_len > 0)
-		(void)!write(last_words_fd, last_words, (size_t)last_words_len);
+	sig_atomic_t i;
+
+	for (i = 0; i < last_words_nfds && last_words_len > 0; i++)
+		(void)!write(last_words_fds[i], last_words,
+		    (size_t)last_words_len);
 	if (log_enabled)
 		(void)!writev(2, iov, 3);
 	_exit(status_exit_code(MH_STORE));
@@ -358,15 +363,25 @@ prepare_last_words(void)
 void
 serve_last_words_arm(int fd)
 {
+	serve_last_words_arm_batch(&fd, 1);
+}
+
+void
+serve_last_words_arm_batch(const int *fds, size_t n)
+{
+	size_t i;
+
 	prepare_last_words();
-	last_words_fd = fd;
-	last_words_armed = 1;
+	last_words_nfds = 0;
+	for (i = 0; i < n && i < MH_STORE_BATCH_MAX; i++)
+		last_words_fds[i] = fds[i];
+	last_words_nfds = (sig_atomic_t)i;
 }
 
 void
 serve_last_words_disarm(void)
 {
-	last_words_armed = 0;
+	last_words_nfds = 0;
 }
 
 /* ---- connections: lib/conn.c asks, lib/api.c answers ---- */

@@ -60,6 +60,9 @@ int64_t		serve_log_due(void);
  * go to fd.
  */
 void		serve_last_words_arm(int fd);
+/* The same for a wait-mode worker's batch (worker_sync): n fds, at most
+ * MH_STORE_BATCH_MAX. */
+void		serve_last_words_arm_batch(const int *fds, size_t n);
 void		serve_last_words_disarm(void);
 
 /* ---- connections (serve.c) ---- */

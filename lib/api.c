@@ -464,62 +464,38 @@ ctx_store(struct api_ctx *ctx, struct mh_err *err)
 {
 	if (ctx->store != NULL)
 		return MH_OK;
-	return store_open(&ctx->store, ctx->db_dir,
-	    STORE_CREATE | (ctx->defer_sync ? STORE_DEFER_SYNC : 0), err);
-}
-
-bool
-api_sync_pending(const struct api_ctx *ctx)
-{
-	return store_unsynced(ctx->store);
-}
-
-enum mh_status
-api_sync(struct api_ctx *ctx, struct mh_err *err)
-{
-	return ctx->store == NULL ? MH_OK : store_sync(ctx->store, err);
+	return store_open(&ctx->store, ctx->db_dir, STORE_CREATE, err);
 }
 
 /* ---- routes ---- */
 
+/* A POST waiting for api_commit (ctx->batch). */
+struct api_post {
+	struct store_item	 item;
+	char			*msg;	/* item.msg: the decoded message */
+};
+
+/* The answer to a POST once its put is done: status and err say how. */
 static void
-post_message(struct api_ctx *ctx, const char *body, size_t body_len,
+post_answer(struct api_ctx *ctx, const unsigned char digest[DIGEST_LEN],
+    bool created, enum mh_status status, const struct mh_err *err,
     struct http_answer *resp)
 {
-	unsigned char digest[DIGEST_LEN];
-	char hex[DIGEST_HEX_LEN + 1], too_large[128];
-	const char *why;
-	struct mh_err err = { MH_OK, "" };
-	enum mh_status status;
-	size_t len;
-	char *msg;
-	bool created;
-	int code;
+	char hex[DIGEST_HEX_LEN + 1];
 
-	if ((msg = decode_message(body, body_len, ctx->max_message, &len, &code,
-	    &why)) == NULL) {
-		snprintf(too_large, sizeof too_large, E_TOO_LARGE,
-		    ctx->max_message);
-		api_error(resp, code, code == 413 ? too_large : why);
-		return;
-	}
-	if ((status = digest_sha256(msg, len, digest, &err)) == MH_OK &&
-	    (status = ctx_store(ctx, &err)) == MH_OK)
-		status = store_put(ctx->store, digest, msg, len, &created, &err);
-	free(msg);
 	if (status == MH_NOTMASTER) {
 		to_master(ctx, resp, "/messages", "");
 		return;
 	}
 	if (status == MH_NOQUORUM) {
-		snprintf(ctx->detail, sizeof ctx->detail, "%s", err.msg);
+		snprintf(ctx->detail, sizeof ctx->detail, "%s", err->msg);
 		api_error(resp, 503, E_NO_QUORUM);
 		resp->retry_after = MH_HTTP_RETRY_AFTER_SEC;
 		resp->detail = ctx->detail;
 		return;
 	}
 	if (status != MH_OK) {
-		store_failure(ctx, resp, status, &err);
+		store_failure(ctx, resp, status, err);
 		return;
 	}
 	digest_to_hex(digest, hex);
@@ -529,6 +505,90 @@ post_message(struct api_ctx *ctx, const char *body, size_t body_len,
 		    hex);
 	if (!json_member(resp, "digest", hex))
 		api_error(resp, 500, E_INTERNAL);
+}
+
+/* Defers the put to api_commit: the answer is pending. */
+static void
+post_defer(const unsigned char digest[DIGEST_LEN], char *msg, size_t len,
+    struct http_answer *resp)
+{
+	struct api_post *post;
+
+	if ((post = malloc(sizeof *post)) == NULL) {
+		free(msg);
+		api_error(resp, 500, E_INTERNAL);
+		return;
+	}
+	memcpy(post->item.key, digest, DIGEST_LEN);
+	post->item.msg = post->msg = msg;
+	post->item.len = len;
+	post->item.created = false;
+	response_init(resp, 0);
+	resp->pending = post;
+}
+
+static void
+post_message(struct api_ctx *ctx, const char *body, size_t body_len,
+    struct http_answer *resp)
+{
+	unsigned char digest[DIGEST_LEN];
+	char too_large[128];
+	const char *why;
+	struct mh_err err = { MH_OK, "" };
+	enum mh_status status;
+	size_t len;
+	char *msg;
+	bool created = false;
+	int code;
+
+	if ((msg = decode_message(body, body_len, ctx->max_message, &len, &code,
+	    &why)) == NULL) {
+		snprintf(too_large, sizeof too_large, E_TOO_LARGE,
+		    ctx->max_message);
+		api_error(resp, code, code == 413 ? too_large : why);
+		return;
+	}
+	status = digest_sha256(msg, len, digest, &err);
+	if (status == MH_OK && ctx->batch) {
+		post_defer(digest, msg, len, resp);
+		return;
+	}
+	if (status == MH_OK && (status = ctx_store(ctx, &err)) == MH_OK)
+		status = store_put(ctx->store, digest, msg, len, &created, &err);
+	free(msg);
+	post_answer(ctx, digest, created, status, &err, resp);
+}
+
+void
+api_commit(struct api_ctx *ctx, struct api_post **posts,
+    struct http_answer *out, size_t n)
+{
+	struct store_item items[MH_STORE_BATCH_MAX];
+	struct mh_err err = { MH_OK, "" };
+	enum mh_status status;
+	size_t i;
+
+	ctx->detail[0] = '\0';
+	if (n > MH_STORE_BATCH_MAX)
+		n = MH_STORE_BATCH_MAX;	/* cannot happen: see api.h */
+	for (i = 0; i < n; i++)
+		items[i] = posts[i]->item;
+	if ((status = ctx_store(ctx, &err)) == MH_OK)
+		status = store_put_batch(ctx->store, items, n, &err);
+	for (i = 0; i < n; i++) {
+		post_answer(ctx, items[i].key, items[i].created, status, &err,
+		    &out[i]);
+		api_discard(posts[i]);
+	}
+}
+
+void
+api_discard(struct api_post *post)
+{
+	if (post == NULL)
+		return;
+	free(post->msg);
+	free(post);
 }
 
 /* A qvalue of zero ("0", "0.", "0.000"): "not acceptable" (RFC 9110 §12.4.2). */

@@ -27,7 +27,7 @@ struct api_ctx {
 	const char	*db_dir;	/* the store directory */
 	size_t		 max_message;	/* --max-size */
 	struct store	*store;		/* NULL until first needed */
-	bool		 defer_sync;	/* STORE_DEFER_SYNC: see api_sync */
+	bool		 batch;		/* POSTs wait for api_commit */
 	char		 detail[MH_ERR_MAX]; /* why the last 5xx happened: the
 					       answer's detail points here */
 };
@@ -50,12 +50,16 @@ void	api_error(struct http_answer *resp, int status, const char *msg);
 void	api_unavailable(struct http_answer *resp);
 
 /*
- * With defer_sync, a POST's answer may rest on a commit that is not durable
- * yet: while api_sync_pending(), hold every answer, then call api_sync
- * once for all of them, and send them only if it succeeded.
+ * With batch set, api_handle defers each valid POST (resp->pending, a
+ * struct api_post): api_commit stores up to MH_STORE_BATCH_MAX of them in
+ * one transaction (one log flush, one quorum wait: group commit) and gives
+ * each its answer, out[i] for posts[i], all 201/200 or all the same
+ * error; they are freed.  api_discard frees one never committed.
  */
-bool		api_sync_pending(const struct api_ctx *ctx);
-enum mh_status	api_sync(struct api_ctx *ctx, struct mh_err *err);
+struct api_post;
+void	api_commit(struct api_ctx *ctx, struct api_post **posts,
+	    struct http_answer *out, size_t n);
+void	api_discard(struct api_post *post);
 
 /* Closes the store if it was opened. */
 void	api_close(struct api_ctx *ctx);

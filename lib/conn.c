@@ -20,10 +20,12 @@
 
 static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
+/* Output to write, or an answer to wait for: no new input is taken. */
 static bool
 output_pending(const struct conn *c)
 {
-	return c->head_off < c->head_len || c->resp_off < c->resp_len;
+	return c->head_off < c->head_len || c->resp_off < c->resp_len ||
+	    c->pending != NULL;
 }
 
 /* Makes room for `need` more bytes in b, doubling, but to no more than
@@ -135,25 +137,37 @@ fail(struct conn *c, const struct http_request *req, int status,
 	queue_answer(c, req, &resp, true, false, now_ms);
 }
 
-/* Answers a complete request. */
+/* Queues the handler's answer to the complete request. */
 static void
-answer(struct conn *c, const char *body, size_t body_len, int64_t now_ms)
+answer_queue(struct conn *c, struct http_answer *resp, int64_t now_ms)
 {
-	const struct conn_handler *h = &c->cfg->handler;
-	struct http_answer resp;
 	bool close;
 
-	h->answer(h->ctx, &c->req, body, body_len, &resp);
 	if (c->cfg->now_ms != NULL)
 		now_ms = c->cfg->now_ms();	/* see conn_config.now_ms */
 	c->input_unread = c->answer_then_close;	/* its body is unread */
 	/* A refused body ends the connection whichever way it was framed,
 	 * as a Content-Length over the limit does (DESIGN.md §5). */
-	close = c->answer_then_close || resp.status == 413 ||
+	close = c->answer_then_close || resp->status == 413 ||
 	    !c->req.keep_alive || c->shutting_down ||
 	    ++c->requests >= c->cfg->max_requests;
-	queue_answer(c, &c->req, &resp, close, c->req.method == HTTP_HEAD,
+	queue_answer(c, &c->req, resp, close, c->req.method == HTTP_HEAD,
 	    now_ms);
+}
+
+/* Answers a complete request, or waits for the answer (conn_answer). */
+static void
+answer(struct conn *c, const char *body, size_t body_len, int64_t now_ms)
+{
+	const struct conn_handler *h = &c->cfg->handler;
+	struct http_answer resp;
+
+	resp.pending = NULL;
+	h->answer(h->ctx, &c->req, body, body_len, &resp);
+	if (resp.pending != NULL)
+		c->pending = resp.pending;
+	else
+		answer_queue(c, &resp, now_ms);
 }
 
 /* ---- the body ---- */
@@ -414,6 +428,8 @@ conn_want(const struct conn *c)
 {
 	if (c->closed)
 		return CONN_DONE;
+	if (c->pending != NULL)
+		return CONN_WAIT;
 	return output_pending(c) ? CONN_WRITE : CONN_READ;
 }
 
@@ -518,6 +534,22 @@ conn_sent(struct conn *c, size_t n, int64_t now_ms)
 	progress(c, now_ms);
 }
 
+void *
+conn_pending(const struct conn *c)
+{
+	return c->pending;
+}
+
+void
+conn_answer(struct conn *c, struct http_answer *resp, int64_t now_ms)
+{
+	c->pending = NULL;
+	if (c->closed)
+		http_answer_free(resp);	/* aborted meanwhile */
+	else
+		answer_queue(c, resp, now_ms);
+}
+
 int64_t
 conn_deadline(const struct conn *c)
 {
@@ -579,7 +611,8 @@ conn_body_read_size(const struct conn *c)
 bool
 conn_body_pending(const struct conn *c)
 {
-	return !c->closed && c->state == CONN_BODY && !c->answered;
+	return !c->closed && c->state == CONN_BODY && !c->answered &&
+	    c->pending == NULL;
 }
 
 bool

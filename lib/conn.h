@@ -46,7 +46,9 @@ struct conn_handler {
 	 * without a length gets 411; with Expect: 100-continue, one for a
 	 * route that takes none is answered at once, its body unread. */
 	bool	(*wants_body)(void *ctx, const struct http_request *req);
-	/* Answers a complete request; HEAD like GET (conn drops the body). */
+	/* Answers a complete request; HEAD like GET (conn drops the body).
+	 * Or defers it: out->pending set, conn waits (CONN_WAIT) until the
+	 * driver gives the answer with conn_answer. */
 	void	(*answer)(void *ctx, const struct http_request *req,
 		    const char *body, size_t body_len, struct http_answer *out);
 	/* The answer to a request conn refuses itself (a framing error, a
@@ -80,6 +82,7 @@ struct conn_config {
 enum conn_want {
 	CONN_READ,	/* call conn_read_buf + conn_received */
 	CONN_WRITE,	/* call conn_output + conn_sent */
+	CONN_WAIT,	/* the answer was deferred: conn_pending, conn_answer */
 	CONN_DONE	/* close the connection */
 };
 
@@ -121,6 +124,7 @@ struct conn {
 	bool		 answer_then_close; /* Expect: 100 on a bodiless route */
 	bool		 body_complete;	/* waiting for the 100 to be written */
 	bool		 answered;	/* the output is the answer (not a 100) */
+	void		*pending;	/* the deferred answer's work, or NULL */
 
 	/* Output: head (+ body), written in order. */
 	char		 head[MH_HTTP_RESPONSE_HEAD_MAX];
@@ -145,6 +149,15 @@ void		conn_received(struct conn *c, size_t n, int64_t now_ms);
 int		conn_output(const struct conn *c, struct iovec *iov);
 /* n bytes of it were written (or the write failed: conn_abort). */
 void		conn_sent(struct conn *c, size_t n, int64_t now_ms);
+
+/*
+ * A deferred answer (CONN_WAIT): the handler's work for it, and the answer
+ * once that is done (taken over, as the handler's would be).  The driver
+ * must answer every deferred request before conn_free.
+ */
+void		*conn_pending(const struct conn *c);
+void		conn_answer(struct conn *c, struct http_answer *resp,
+		    int64_t now_ms);
 
 /* When conn_timeout must be called (io_now_ms() time). */
 int64_t		conn_deadline(const struct conn *c);

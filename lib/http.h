@@ -151,6 +151,9 @@ struct http_answer {
 	unsigned	 retry_after;	/* seconds; 0 if none */
 	const char	*detail;	/* for the log: why a 5xx happened; NULL
 					   if none; valid until the next answer */
+	void		*pending;	/* not NULL: no answer yet, but the
+					   handler's work to finish it later
+					   (conn_answer); the rest is unset */
 };
 
 /* Frees the answer's body. */

@@ -49,6 +49,11 @@
 #define MH_STORE_LOCKERS_MAX		2000	/* set_lk_max_lockers */
 #define MH_STORE_LOCK_OBJECTS_MAX	2000	/* set_lk_max_objects */
 #define MH_STORE_TX_MAX			200	/* set_tx_max */
+/* The most messages one transaction stores (store_put_batch): a wait-mode
+ * worker's POSTs of one turn of its loop, which handles at most
+ * MH_SERVE_EPOLL_EVENTS events.  Each takes a few page locks until the
+ * commit; 2 workers' batches stay far below MH_STORE_LOCKS_MAX. */
+#define MH_STORE_BATCH_MAX		64
 /* What the regions of the settings above take on disk: an open that will
  * create them first checks that there is room.  Raise it with them. */
 #define MH_STORE_REGIONS_ESTIMATE	(18ULL << 20)

@@ -44,9 +44,6 @@ struct store {
 	sigset_t	 saved_mask;
 	struct timespec	 op_start;	/* of the put/get/checkpoint running */
 	unsigned	 rng;
-	unsigned	 generation;	/* env_connect count */
-	unsigned	 unsynced_generation; /* of the first unsynced put */
-	bool		 unsynced;	/* STORE_DEFER_SYNC puts to flush */
 	/* A group node's store (lib/store-group.c); NULL group: not one. */
 	struct store_group_config *group;
 	const struct store_group_config *replicating; /* in the replication

@@ -649,7 +649,6 @@ env_connect(struct store *st, struct mh_err *err)
 		env_disconnect(st);
 		return status;
 	}
-	st->generation++;
 	return MH_OK;
 }
 
@@ -773,44 +772,104 @@ commit(struct store *st, DB_TXN *txn, u_int32_t flags)
 	    txn->commit(txn, flags);
 }
 
-/* One attempt: a transaction around a DB_NOOVERWRITE put. */
 static int
-put_once(struct store *st, DBT *key, DBT *data, bool *created)
+item_cmp(const void *a, const void *b)
 {
-	DB_TXN *txn;
-	bool exists;
-	int ret;
+	const struct store_item *x = *(const struct store_item *const *)a;
+	const struct store_item *y = *(const struct store_item *const *)b;
 
-	if ((ret = exists_once(st, key, &exists)) != 0)
-		return ret;
-	if (exists) {
-		*created = false;
-		/* In a group it may not be on a quorum yet (its commit missed
-		 * one): acknowledge it only once everything before is. */
-		return st->group != NULL ? group_barrier(st) : 0;
+	return memcmp(x->key, y->key, DIGEST_LEN);
+}
+
+/* Marks which items are new (not stored yet); returns how many, or -ret. */
+static int
+batch_mark_new(struct store *st, struct store_item **items, size_t n,
+    size_t *bytes)
+{
+	DBT k = { 0 };
+	bool exists;
+	size_t i;
+	int ret, fresh = 0;
+
+	*bytes = 0;
+	k.size = DIGEST_LEN;
+	for (i = 0; i < n; i++) {
+		k.data = items[i]->key;
+		if ((ret = exists_once(st, &k, &exists)) != 0)
+			return -ret;
+		items[i]->created = !exists;
+		if (!exists) {
+			fresh++;
+			*bytes += items[i]->len;
+		}
 	}
-	if (space_check(st, data->size, &st->space_err) != MH_OK)
-		return ENOSPC;
+	return fresh;
+}
+
+/*
+ * Puts the new items in one transaction, in key order (so that two
+ * batches take their page locks in the same order), and commits it.
+ * Sets *fresh to how many it stored: 0 if other processes stored them all
+ * meanwhile (the transaction is then aborted).
+ */
+static int
+batch_write(struct store *st, struct store_item **items, size_t n,
+    int *fresh)
+{
+	DBT k = { 0 }, d = { 0 };
+	DB_TXN *txn;
+	size_t i;
+	int ret;
 
 	if ((ret = st->env->txn_begin(st->env, NULL, &txn, 0)) != 0)
 		return ret;
-	ret = st->db->put(st->db, txn, key, data, DB_NOOVERWRITE);
-	if (ret == DB_KEYEXIST) {
-		*created = false;	/* same digest, same message */
+	k.size = DIGEST_LEN;
+	for (i = 0; i < n; i++) {
+		if (!items[i]->created)
+			continue;
+		k.data = items[i]->key;
+		d.data = (void *)items[i]->msg;
+		d.size = (u_int32_t)items[i]->len;
+		ret = st->db->put(st->db, txn, &k, &d, DB_NOOVERWRITE);
+		if (ret == DB_KEYEXIST) {	/* same digest, same message */
+			items[i]->created = false;
+			(*fresh)--;
+		} else if (ret != 0) {
+			txn->abort(txn);
+			return ret;
+		}
+	}
+	if (*fresh == 0)
 		return txn->abort(txn);
-	}
-	if (ret != 0) {
-		txn->abort(txn);
+	/* The locks go at the commit; the flush follows (put_batch_once). */
+	return commit(st, txn, DB_TXN_WRITE_NOSYNC);
+}
+
+/*
+ * One attempt at a batch.  What is stored already is found under read
+ * locks first (clients retry, POSTs are idempotent: the put's write lock
+ * would serialise every process posting the same message).  Then the rest
+ * in one transaction, and one log flush for it all; the flush also covers
+ * another process's commit that put an item there a moment ago and was not
+ * flushed yet, so nothing is acknowledged before it is durable.  In a group,
+ * a batch that stored nothing commits a barrier instead: an item that
+ * exists may be one whose commit missed its quorum.
+ */
+static int
+put_batch_once(struct store *st, struct store_item **items, size_t n)
+{
+	size_t bytes;
+	int fresh, ret;
+
+	if ((fresh = batch_mark_new(st, items, n, &bytes)) < 0)
+		return -fresh;
+	if (fresh > 0 && space_check(st, bytes, &st->space_err) != MH_OK)
+		return ENOSPC;
+	if (fresh > 0 && (ret = batch_write(st, items, n, &fresh)) != 0)
 		return ret;
-	}
-	*created = true;
-	if (!(st->flags & STORE_DEFER_SYNC))
-		return commit(st, txn, 0);	/* synchronous: durable on return */
-	if ((ret = commit(st, txn, DB_TXN_WRITE_NOSYNC)) == 0 && !st->unsynced) {
-		st->unsynced = true;		/* store_sync flushes it */
-		st->unsynced_generation = st->generation;
-	}
-	return ret;
+	if (fresh == 0 && st->group != NULL && (ret = group_barrier(st)) != 0)
+		return ret;
+	return st->env->log_flush(st->env, NULL);
 }
 
 static int
@@ -887,12 +946,12 @@ group_put_check(struct store *st, struct mh_err *err)
 	/*
 	 * A process that joined before the replication process named the
 	 * sites never connects to them: its commits miss every quorum.  So
-	 * after a miss, join again (not while a put awaits its flush).
+	 * after a miss, join again.
 	 */
 	clock_gettime(CLOCK_MONOTONIC, &st->op_start);
 	guard_enter();
 	status = MH_OK;
-	if (st->rejoin && !st->unsynced) {
+	if (st->rejoin) {
 		st->rejoin = false;
 		status = env_connect(st, err);
 	}
@@ -923,13 +982,19 @@ group_put_failed(struct store *st, int ret, struct mh_err *err)
 }
 
 enum mh_status
-store_put(struct store *st, const unsigned char key[DIGEST_LEN],
-    const void *msg, size_t len, bool *created, struct mh_err *err)
+store_put_batch(struct store *st, struct store_item *items, size_t n,
+    struct mh_err *err)
 {
-	DBT k = { 0 }, d = { 0 };
+	struct store_item *sorted[MH_STORE_BATCH_MAX];
 	enum mh_status status;
+	size_t i;
 	int ret, deadlocks = 0, recoveries = 0;
 
+	if (n == 0)
+		return MH_OK;
+	if (n > MH_STORE_BATCH_MAX)
+		return mh_errf(err, MH_SYSTEM, "a batch of %zu messages is over "
+		    "the limit of %d", n, MH_STORE_BATCH_MAX);
 	if (!(st->flags & STORE_CREATE))
 		return mh_errf(err, MH_STORE, "store '%s' is open read-only",
 		    st->dir);
@@ -939,17 +1004,16 @@ store_put(struct store *st, const unsigned char key[DIGEST_LEN],
 	if (st->db == NULL)
 		return mh_errf(err, MH_STORE, "store '%s' is open read-only",
 		    st->dir);
-	k.data = (void *)key;
-	k.size = DIGEST_LEN;
-	d.data = (void *)msg;
-	d.size = (u_int32_t)len;
+	for (i = 0; i < n; i++)
+		sorted[i] = &items[i];
+	qsort(sorted, n, sizeof *sorted, item_cmp);
 	clock_gettime(CLOCK_MONOTONIC, &st->op_start);
 	st->dberr[0] = '\0';
 	guard_enter();
 	do {
 		err->msg[0] = '\0';
 		ret = st->env == NULL ? DB_RUNRECOVERY :
-		    put_once(st, &k, &d, created);
+		    put_batch_once(st, sorted, n);
 	} while (ret != 0 && should_retry(st, ret, &deadlocks, &recoveries, err));
 	guard_leave();
 	if (ret == ENOSPC && st->space_err.msg[0] != '\0') {
@@ -965,29 +1029,20 @@ store_put(struct store *st, const unsigned char key[DIGEST_LEN],
 	return MH_OK;
 }
 
-bool
-store_unsynced(const struct store *st)
-{
-	return st != NULL && st->unsynced;
-}
-
 enum mh_status
-store_sync(struct store *st, struct mh_err *err)
+store_put(struct store *st, const unsigned char key[DIGEST_LEN],
+    const void *msg, size_t len, bool *created, struct mh_err *err)
 {
-	int ret;
+	struct store_item item;
+	enum mh_status status;
 
-	if (!st->unsynced)
-		return MH_OK;
-	st->unsynced = false;
-	if (st->env == NULL || st->unsynced_generation != st->generation)
-		return mh_errf(err, MH_STORE, "store '%s' was recovered before "
-		    "its last writes were flushed", st->dir);
-	st->dberr[0] = '\0';
-	guard_enter();
-	ret = st->env->log_flush(st->env, NULL);
-	guard_leave();
-	return ret == 0 ? MH_OK : store_db_fail(st, err,
-	    "cannot flush the log of", ret);
+	memcpy(item.key, key, DIGEST_LEN);
+	item.msg = msg;
+	item.len = len;
+	item.created = false;
+	status = store_put_batch(st, &item, 1, err);
+	*created = item.created;
+	return status;
 }
 
 /*

@@ -24,11 +24,6 @@
 #include "status.h"
 
 #define STORE_CREATE	0x1	/* create the directory and database if needed */
-/* Puts commit without waiting for the disk (DB_TXN_WRITE_NOSYNC: the log
- * is written to the kernel, which survives the process); store_sync makes
- * them durable, once for many: group commit in one process.  The caller
- * must not acknowledge a put before store_sync succeeded. */
-#define STORE_DEFER_SYNC 0x2
 
 struct store;
 
@@ -50,15 +45,23 @@ enum mh_status	store_put(struct store *st, const unsigned char key[DIGEST_LEN],
 		    const void *msg, size_t len, bool *created,
 		    struct mh_err *err);
 
-/* Whether a put since the last store_sync is not durable yet. */
-bool		store_unsynced(const struct store *st);
+/* One message of a batch. */
+struct store_item {
+	unsigned char	 key[DIGEST_LEN];
+	const void	*msg;
+	size_t		 len;
+	bool		 created;	/* set by store_put_batch */
+};
 
 /*
- * Makes the puts since the last call durable (one log flush).  MH_STORE if
- * that failed, or if the store was recovered in between: then they may be
- * lost and must not be acknowledged.
+ * store_put for n (<= MH_STORE_BATCH_MAX) messages at once, in one
+ * transaction: one log flush and, in a group, one quorum wait for all of
+ * them (wait mode's group commit).  All or nothing: MH_OK means every one
+ * is durable (created says which were new); any other status holds for
+ * every one, and none may be acknowledged.
  */
-enum mh_status	store_sync(struct store *st, struct mh_err *err);
+enum mh_status	store_put_batch(struct store *st, struct store_item *items,
+		    size_t n, struct mh_err *err);
 
 /*
  * Looks key up.  On MH_OK *msg is a malloc'd copy (free it) of *len bytes;

@@ -130,6 +130,45 @@ stop_holder() {
 	assert_output 1
 }
 
+@test "wait mode behind a stopped writer: every POST of the worker's batch gets 503, none is dropped unanswered" {
+	run -0 "$MSGHASH" hash foo
+	d=$output
+	start_socket_server --workers 1
+	wait_for_workers 1 || fail "no worker"
+	first=${WORKERS[0]}
+	# three keep-alive connections, open in the worker
+	local i fds=() fd body
+	for i in 0 1 2; do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+		fds+=("$fd")
+		printf 'GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n' >&"$fd"
+		read_one_response "$fd" "$BATS_TEST_TMPDIR/health.$i" || fail "no answer to GET /healthz"
+	done
+	hold_record "$d"	# the store's only leaf page: every put waits
+	# a POST on each while the worker is stopped, so that one turn of its
+	# loop reads them all and commits them as one batch
+	kill -STOP "$first"
+	for i in 0 1 2; do
+		body="{\"message\":\"batch $i\"}"
+		printf 'POST /messages HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s' \
+			"${#body}" "$body" >&"${fds[i]}"
+	done
+	kill -CONT "$first"
+	for i in 0 1 2; do
+		read_one_response "${fds[i]}" "$BATS_TEST_TMPDIR/post.$i" ||
+			fail "POST $i: no answer: $(cat -v "$BATS_TEST_TMPDIR/post.$i")"
+		run head -1 "$BATS_TEST_TMPDIR/post.$i"
+		assert_output $'HTTP/1.1 503 Service Unavailable\r'
+		run grep -c '"err_msg"' "$BATS_TEST_TMPDIR/post.$i"
+		assert_output 1
+	done
+	for fd in "${fds[@]}"; do exec {fd}>&-; done
+	wait_for_workers 1 2 "$first" || fail "the master did not replace worker $first: ${WORKERS[*]}"
+	stop_holder
+	run curl -sS --max-time 20 --json '{"message":"batch 1"}' "$BASE_URL/messages"
+	assert_output --partial '"digest"'
+}
+
 @test "region files removed (rm __db.00*): every acknowledged message survives, also past the next checkpoint" {
 	local -a ds=()
 	local n

@@ -103,6 +103,7 @@ static struct {
 	const char	*bad;		/* the script did not fit the requests */
 	struct obuf	 seen;		/* each call's method, target and body */
 	long		 calls;
+	bool		 defer;		/* POSTs: out->pending = &stub */
 } stub;
 
 static const char health_body[] = "{\"status\":\"ok\"}";
@@ -246,7 +247,9 @@ stub_answer(void *ctx, const struct http_request *req, const char *body,
 	obuf_add(&stub.seen, body, body_len);
 	obuf_add(&stub.seen, "\n", 1);
 	memset(out, 0, sizeof *out);
-	if (stub.script != NULL)
+	if (stub.defer && req->method == HTTP_POST)
+		out->pending = &stub;	/* the test answers: conn_answer */
+	else if (stub.script != NULL)
 		stub_script(req->method == HTTP_HEAD, out);
 	else
 		stub_routes(req, out);
@@ -1071,6 +1074,62 @@ test_pipelining(void)
 }
 
 /*
+ * A deferred answer (out->pending): the connection waits (CONN_WAIT) and
+ * takes no input meanwhile, not even a pipelined request already read;
+ * conn_answer queues the answer, logged then, and the next request goes
+ * on.  One aborted while it waited takes the answer and drops it.
+ */
+static void
+test_deferred(void)
+{
+	static const char post[] =
+	    "POST /messages HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi";
+	struct tconn t;
+	struct obuf out = { NULL, 0, 0 }, in = { NULL, 0, 0 };
+	struct http_answer a;
+	struct resp r;
+
+	obuf_add(&in, post, sizeof post - 1);
+	obuf_add(&in, health_req, sizeof health_req - 1);
+	tconn_init(&t, NULL, 0, 1000);
+	stub.defer = true;
+	ok(feed(&t.c, in.p, in.len, 1001) && conn_want(&t.c) == CONN_WAIT &&
+	    conn_pending(&t.c) == &stub && pending(&t.c) == 0,
+	    "deferred: a POST answered later: CONN_WAIT, its work given back, "
+	    "no output");
+	ok(stub.calls == 1 && log_calls == 0,
+	    "deferred: the pipelined GET is not handled meanwhile, nothing "
+	    "logged");
+	memset(&a, 0, sizeof a);
+	a.status = 201;
+	stub_body(&a, "application/json", "{\"digest\":\"d\"}", 14);
+	conn_answer(&t.c, &a, 1002);
+	ok(conn_want(&t.c) == CONN_WRITE && conn_pending(&t.c) == NULL &&
+	    log_calls == 1 && log_status[0] == 201,
+	    "deferred: conn_answer queues the answer and logs it");
+	drain(&t.c, &out, 1003);
+	ok(parse_resp(out.p, out.len, false, &r) > 0 && r.status == 201 &&
+	    stub.calls == 2 && log_calls == 2,
+	    "deferred: the answer is written, then the pipelined GET answered");
+	tconn_free(&t);
+
+	tconn_init(&t, NULL, 0, 2000);
+	ok(feed(&t.c, post, sizeof post - 1, 2001) &&
+	    conn_want(&t.c) == CONN_WAIT, "deferred again: CONN_WAIT");
+	conn_abort(&t.c);
+	memset(&a, 0, sizeof a);
+	a.status = 503;
+	stub_body(&a, "application/json", "{}", 2);
+	conn_answer(&t.c, &a, 2002);
+	ok(conn_want(&t.c) == CONN_DONE && pending(&t.c) == 0 && log_calls == 0,
+	    "deferred, then aborted: the late answer is dropped, not logged");
+	stub.defer = false;
+	tconn_free(&t);
+	free(out.p);
+	free(in.p);
+}
+
+/*
  * conn_unread_input: the driver lingers before closing only when the client
  * may still be sending (RFC 9112 §9.6).
  */
@@ -1197,6 +1256,7 @@ main(void)
 	test_deadlines();
 	test_write_deadline_after_slow_answer();
 	test_pipelining();
+	test_deferred();
 	test_unread_input();
 	test_body_memory();
 	free(stub.seen.p);

@@ -216,56 +216,90 @@ test_multiprocess_recovery(const char *dir)
 	store_close(st);
 }
 
+/* item i of a batch: message "batch <i>" */
+static void
+batch_item(struct store_item *it, char *buf, size_t size, int i)
+{
+	int n = snprintf(buf, size, "batch %d", i);
+
+	key_of(buf, (size_t)n, it->key);
+	it->msg = buf;
+	it->len = (size_t)n;
+	it->created = true;	/* store_put_batch must set it */
+}
+
 /*
- * STORE_DEFER_SYNC (wait mode's group commit): puts are visible at once,
- * store_unsynced says a flush is owed, store_sync pays it; a process
- * SIGKILLed right after store_sync has lost nothing it could acknowledge.
+ * store_put_batch (wait mode's group commit): one call for many messages,
+ * each told apart as new or known, a duplicate within the batch stored
+ * once; durable on return (a process SIGKILLed right after has lost none
+ * of them); more than MH_STORE_BATCH_MAX refused, none written.
  */
 static void
-test_deferred_sync(const char *dir)
+test_batch(const char *dir)
 {
+	struct store_item items[MH_STORE_BATCH_MAX + 1];
+	char bufs[MH_STORE_BATCH_MAX + 1][32];
 	struct store *st;
 	struct mh_err err;
-	unsigned char k1[DIGEST_LEN], k2[DIGEST_LEN];
 	void *msg;
 	size_t len;
-	bool created = false;
+	bool created, all_new = true;
 	pid_t pid;
-	int ws;
+	int i, ws, found = 0;
 
-	key_of("deferred 1", 10, k1);
-	key_of("deferred 2", 10, k2);
-	ok(store_open(&st, dir, STORE_CREATE | STORE_DEFER_SYNC, &err) == MH_OK,
-	    "open with STORE_DEFER_SYNC");
-	ok(!store_unsynced(st), "nothing to flush after the open");
-	ok(store_put(st, k1, "deferred 1", 10, &created, &err) == MH_OK &&
-	    created && store_unsynced(st), "a deferred put is owed a flush");
-	ok(store_get(st, k1, &msg, &len, &err) == MH_OK && len == 10,
-	    "... and is readable before the flush");
-	free(msg);
-	ok(store_sync(st, &err) == MH_OK && !store_unsynced(st),
-	    "store_sync pays the flush");
-	ok(store_sync(st, &err) == MH_OK, "a second store_sync has nothing to do");
+	for (i = 0; i < 5; i++)
+		batch_item(&items[i], bufs[i], sizeof bufs[i], i);
+	ok(store_open(&st, dir, STORE_CREATE, &err) == MH_OK &&
+	    store_put(st, items[0].key, items[0].msg, items[0].len, &created,
+	    &err) == MH_OK && created, "one message stored before the batch");
+	items[4] = items[2];		/* a duplicate within the batch */
+	ok(store_put_batch(st, items, 5, &err) == MH_OK,
+	    "a batch of 5 is stored");
+	ok(!items[0].created && items[1].created && items[3].created,
+	    "... the known one is told apart from the new ones");
+	ok(items[2].created != items[4].created,
+	    "... and a duplicate in the batch is stored once");
+	for (i = 0; i < 4; i++)
+		if (store_get(st, items[i].key, &msg, &len, &err) == MH_OK) {
+			found += len == items[i].len &&
+			    memcmp(msg, items[i].msg, len) == 0;
+			free(msg);
+		}
+	ok(found == 4, "... all of them read back (%d of 4)", found);
+	for (i = 0; i <= MH_STORE_BATCH_MAX; i++)
+		batch_item(&items[i], bufs[i], sizeof bufs[i], 100 + i);
+	ok(store_put_batch(st, items, MH_STORE_BATCH_MAX + 1, &err) != MH_OK &&
+	    store_get(st, items[0].key, &msg, &len, &err) == MH_NOTFOUND,
+	    "a batch over MH_STORE_BATCH_MAX is refused, nothing written");
 	store_close(st);
 
 	if ((pid = fork()) == 0) {
-		if (store_open(&st, dir, STORE_CREATE | STORE_DEFER_SYNC,
-		    &err) != MH_OK ||
-		    store_put(st, k2, "deferred 2", 10, &created, &err) != MH_OK ||
-		    store_sync(st, &err) != MH_OK)
+		if (store_open(&st, dir, STORE_CREATE, &err) != MH_OK ||
+		    store_put_batch(st, items, MH_STORE_BATCH_MAX, &err) !=
+		    MH_OK)
+			_exit(1);
+		for (i = 0; i < MH_STORE_BATCH_MAX; i++)
+			all_new = all_new && items[i].created;
+		if (!all_new)
 			_exit(1);
 		raise(SIGKILL);		/* no close: as if it crashed */
 		_exit(2);
 	}
 	waitpid(pid, &ws, 0);
 	ok(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL,
-	    "a child flushed a deferred put, then was SIGKILLed");
-	ok(store_open(&st, dir, 0, &err) == MH_OK &&
-	    store_get(st, k2, &msg, &len, &err) == MH_OK && len == 10 &&
-	    memcmp(msg, "deferred 2", 10) == 0,
-	    "the next opener recovers and finds the flushed message");
-	free(msg);
-	store_close(st);
+	    "a child stored a full batch, then was SIGKILLed");
+	found = 0;
+	if (store_open(&st, dir, 0, &err) == MH_OK) {
+		for (i = 0; i < MH_STORE_BATCH_MAX; i++)
+			if (store_get(st, items[i].key, &msg, &len, &err) ==
+			    MH_OK) {
+				found += len == items[i].len;
+				free(msg);
+			}
+		store_close(st);
+	}
+	ok(found == MH_STORE_BATCH_MAX, "the next opener recovers and finds "
+	    "all %d (%d)", MH_STORE_BATCH_MAX, found);
 }
 
 int
@@ -284,7 +318,7 @@ main(void)
 	test_empty_dir_readonly();
 	test_signal_mask(dir);
 	test_multiprocess_recovery(dir);
-	test_deferred_sync(dir);
+	test_batch(dir);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
 	if (system(cmd) != 0)
 		diag("could not remove %s", root);
