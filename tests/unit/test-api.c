@@ -364,6 +364,55 @@ test_output_escaping(void)
 	http_answer_free(&r);
 }
 
+/*
+ * ctx.batch (wait mode): a valid POST is deferred (resp->pending), an
+ * invalid one answered at once; api_commit answers a batch, each its own
+ * digest, 201 for a new message, 200 for a known one or a duplicate.
+ */
+static void
+test_batch(void)
+{
+	static const char *msgs[] = { "batch a", "foo", "batch a" };
+	struct api_post *posts[3];
+	struct http_answer r, out[3];
+	char json[64];
+	int i, deferred = 0;
+
+	ctx.batch = true;
+	post("{\"message\":1}", &r);
+	ok(r.pending == NULL && r.status == 400,
+	    "batch: an invalid POST is answered at once (400)");
+	http_answer_free(&r);
+	for (i = 0; i < 3; i++) {
+		snprintf(json, sizeof json, "{\"message\":\"%s\"}", msgs[i]);
+		post(json, &r);
+		deferred += r.pending != NULL && r.body == NULL;
+		posts[i] = r.pending;
+	}
+	ok(deferred == 3, "batch: 3 valid POSTs are deferred, no answer yet");
+	run("GET", "/messages/" FOO_HEX, NULL, NULL, 0, &r);
+	is_int(r.status, 200, "batch: a GET meanwhile is answered at once");
+	http_answer_free(&r);
+	if (deferred != 3)
+		return;
+	api_commit(&ctx, posts, out, 3);
+	is_int(out[1].status, 200, "batch: a known message: 200");
+	ok(body_is(&out[1], "{\"digest\":\"" FOO_HEX "\"}"),
+	    "... with its own digest");
+	ok((out[0].status == 201) != (out[2].status == 201) &&
+	    out[0].status + out[2].status == 401,
+	    "batch: a message posted twice in one batch: one 201, one 200");
+	ok(out[0].body_len == out[2].body_len && out[0].body != NULL &&
+	    memcmp(out[0].body, out[2].body, out[0].body_len) == 0,
+	    "... both with the same digest");
+	for (i = 0; i < 3; i++)
+		http_answer_free(&out[i]);
+	ctx.batch = false;
+	post("{\"message\":\"batch a\"}", &r);
+	is_int(r.status, 200, "batch: the message is stored");
+	http_answer_free(&r);
+}
+
 int
 main(void)
 {
@@ -382,6 +431,7 @@ main(void)
 	test_routes();
 	test_output_escaping();
 	test_handler();
+	test_batch();
 	api_close(&ctx);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
 	if (system(cmd) != 0)
