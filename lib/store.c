@@ -781,29 +781,30 @@ item_cmp(const void *a, const void *b)
 	return memcmp(x->key, y->key, DIGEST_LEN);
 }
 
-/* Marks which items are new (not stored yet); returns how many, or -ret. */
+/* Marks which items are new (not stored yet): *fresh of them, *bytes. */
 static int
 batch_mark_new(struct store *st, struct store_item **items, size_t n,
-    size_t *bytes)
+    int *fresh, size_t *bytes)
 {
 	DBT k = { 0 };
 	bool exists;
 	size_t i;
-	int ret, fresh = 0;
+	int ret;
 
+	*fresh = 0;
 	*bytes = 0;
 	k.size = DIGEST_LEN;
 	for (i = 0; i < n; i++) {
 		k.data = items[i]->key;
 		if ((ret = exists_once(st, &k, &exists)) != 0)
-			return -ret;
+			return ret;
 		items[i]->created = !exists;
 		if (!exists) {
-			fresh++;
+			(*fresh)++;
 			*bytes += items[i]->len;
 		}
 	}
-	return fresh;
+	return 0;
 }
 
 /*
@@ -861,8 +862,8 @@ put_batch_once(struct store *st, struct store_item **items, size_t n)
 	size_t bytes;
 	int fresh, ret;
 
-	if ((fresh = batch_mark_new(st, items, n, &bytes)) < 0)
-		return -fresh;
+	if ((ret = batch_mark_new(st, items, n, &fresh, &bytes)) != 0)
+		return ret;
 	if (fresh > 0 && space_check(st, bytes, &st->space_err) != MH_OK)
 		return ENOSPC;
 	if (fresh > 0 && (ret = batch_write(st, items, n, &fresh)) != 0)

@@ -169,6 +169,34 @@ stop_holder() {
 	assert_output --partial '"digest"'
 }
 
+@test "a lock wait cut short (db_deadlock expires it) is retried, never acknowledged as stored" {
+	run -0 "$MSGHASH" hash foo
+	d=$output
+	hold_record "$d"	# the store's only leaf page: bar's existence check waits
+	local out=$BATS_TEST_TMPDIR/hash.out pid
+	timeout "$LIMIT" "$MSGHASH" hash bar >"$out" 2>&1 3>&- &
+	pid=$!
+	# once the wait is older than the store's lock timeout
+	# (MH_STORE_DB_LOCK_TIMEOUT_US, 2 s), the detector rejects it
+	local i rejected=
+	sleep 2
+	for ((i = 0; i < 16; i++)); do
+		run -0 db5.3_deadlock -h "$MSGHASH_DB" -a e -v
+		[[ $output == *"rejected 1 locks"* ]] && rejected=yes && break
+		sleep 0.25
+	done
+	[[ -n $rejected ]] || fail "no lock wait to reject: $output"
+	local status=0
+	wait "$pid" || status=$?
+	stop_holder
+	# Before the fix the failed check counted as new messages and the
+	# empty transaction committed: exit 0, the digest printed, nothing
+	# stored.  Now the check is retried and the run gives up behind the
+	# holder: exit 3, one line, nothing claimed.
+	((status == 3)) || fail "hash bar exited $status: $(cat "$out")"
+	run -1 "$MSGHASH" lookup "$(printf bar | sha256sum | cut -c1-64)"
+}
+
 @test "region files removed (rm __db.00*): every acknowledged message survives, also past the next checkpoint" {
 	local -a ds=()
 	local n
