@@ -530,21 +530,45 @@ group_close(struct store *st)
 	st->group_db = NULL;
 }
 
+/*
+ * One look-up in group.db, whose handle a process keeps for its life.  A
+ * rollback or an internal init of the node kills it (DB_REP_HANDLE_DEAD, or
+ * a miss in the removed file: store_db_stale), and nothing else would
+ * reopen it: every answer would be "no master" for good (a replica's POSTs
+ * and /healthz never touch messages.db), and the replication process could
+ * no longer publish its URL.  So a dead handle is reopened, once; a mere
+ * miss, common and legitimate (a new master's URL not yet replicated),
+ * reopens nothing (DESIGN.md §9.3).
+ */
+static int
+group_db_get(struct store *st, DBT *k, DBT *d)
+{
+	int ret;
+
+	if ((ret = group_db_open(st, false)) != 0)
+		return ret;
+	ret = st->group_db->get(st->group_db, NULL, k, d, 0);
+	if (ret != DB_REP_HANDLE_DEAD && (ret != DB_NOTFOUND ||
+	    !store_db_stale(st, st->group_db, STORE_GROUP_DB_FILE)))
+		return ret;
+	group_close(st);
+	if ((ret = group_db_open(st, false)) != 0)
+		return ret;
+	return st->group_db->get(st->group_db, NULL, k, d, 0);
+}
+
 /* The URL the site at addr published when it was master; "" if none. */
 static void
 url_of(struct store *st, const char *addr, char *url, size_t cap)
 {
 	DBT k = { 0 }, d = { 0 };
 
-	url[0] = '\0';
-	if (group_db_open(st, false) != 0)
-		return;
 	k.data = (void *)addr;
 	k.size = (u_int32_t)strlen(addr);
 	d.data = url;
 	d.ulen = (u_int32_t)cap - 1;
 	d.flags = DB_DBT_USERMEM;
-	if (st->group_db->get(st->group_db, NULL, &k, &d, 0) == 0)
+	if (group_db_get(st, &k, &d) == 0)
 		url[d.size] = '\0';
 	else
 		url[0] = '\0';

@@ -49,7 +49,6 @@ struct store {
 	const struct store_group_config *replicating; /* in the replication
 						   process: its settings */
 	DB		*group_db;	/* group.db, opened on first need */
-	ino_t		 db_ino;	/* messages.db's, when it was opened */
 	volatile sig_atomic_t perm_failed; /* this commit missed its quorum */
 	volatile sig_atomic_t panicked;	/* DB_EVENT_PANIC: recovered under us */
 	unsigned	 nodelay_connected; /* connections when TCP_NODELAY
@@ -81,6 +80,10 @@ enum mh_status	store_reconnect(struct store *st, struct mh_err *err);
 
 /* Joins again through a recovery (the registry removed first). */
 enum mh_status	store_recover_now(struct store *st, struct mh_err *err);
+
+/* Whether handle db (NULL: none) no longer reads the store's file `name`
+ * (a group replica's internal init replaced it).  Asked after a miss. */
+bool		store_db_stale(struct store *st, DB *db, const char *name);
 
 /* Checks st->dir (creating it with STORE_CREATE) and opens its lock file. */
 enum mh_status	store_dir_prepare(struct store *st, struct mh_err *err);

@@ -290,17 +290,6 @@ store_db_fail(struct store *st, struct mh_err *err, const char *what, int ret)
 	return err->status;
 }
 
-/* The database file's inode, for db_file_replaced. */
-static void
-db_ino_note(struct store *st)
-{
-	char path[4096 + 32];
-	struct stat sb;
-
-	snprintf(path, sizeof path, "%s/%s", st->dir, STORE_DB_FILE);
-	st->db_ino = stat(path, &sb) == 0 ? sb.st_ino : 0;
-}
-
 /* Opens the database; returns a libdb code, 0 also for "absent, read-only". */
 static int
 db_open(struct store *st)
@@ -337,8 +326,6 @@ db_open(struct store *st)
 			return 0;	/* nothing replicated yet */
 		}
 	}
-	if (ret == 0)
-		db_ino_note(st);
 	if (ret != 0) {
 		st->db->close(st->db, DB_NOSYNC);
 		st->db = NULL;
@@ -1047,23 +1034,32 @@ store_put(struct store *st, const unsigned char key[DIGEST_LEN],
 }
 
 /*
- * Whether a group replica's database file is not the one this process
- * opened: a replica that caught up by copying the master's databases
- * (internal init) replaced it, and handles opened before see nothing of
- * the new one.  Only asked after a miss, so it costs one stat(2) there.
+ * Whether handle db (NULL: none yet) no longer reads the store's file
+ * `name`: a group replica that caught up by copying the master's databases
+ * (internal init) removed the file and wrote a new one, and a handle opened
+ * before still reads the removed one (DESIGN.md §9.3).  libdb's own check
+ * (DB_REP_HANDLE_DEAD) compares reset times in whole seconds and misses a
+ * reset within the second of the one before; an inode noted at the open
+ * may be the new file's already.  The file the handle holds open cannot
+ * mislead (its inode is not reused while held).  Only asked after a miss:
+ * one DB->fd, fstat and stat.
  */
-static bool
-db_file_replaced(struct store *st)
+bool
+store_db_stale(struct store *st, DB *db, const char *name)
 {
 	char path[4096 + 32];
-	struct stat sb;
+	struct stat held, now;
+	int fd, ret;
 
-	if (st->group == NULL)
-		return false;
-	snprintf(path, sizeof path, "%s/%s", st->dir, STORE_DB_FILE);
-	if (stat(path, &sb) == -1)
-		return false;
-	return st->db == NULL || sb.st_ino != st->db_ino;
+	snprintf(path, sizeof path, "%s/%s", st->dir, name);
+	if (stat(path, &now) == -1)
+		return false;		/* nothing newer to open */
+	if (db == NULL)
+		return true;		/* it came since */
+	if ((ret = db->fd(db, &fd)) != 0)
+		return ret == DB_REP_HANDLE_DEAD;	/* else: cannot tell now */
+	return fstat(fd, &held) == 0 && (held.st_ino != now.st_ino ||
+	    held.st_dev != now.st_dev);
 }
 
 enum mh_status
@@ -1086,7 +1082,8 @@ store_get(struct store *st, const unsigned char key[DIGEST_LEN], void **msg,
 		ret = st->env == NULL ? DB_RUNRECOVERY : get_once(st, &k, &d);
 	} while (ret != 0 && ret != DB_NOTFOUND &&
 	    should_retry(st, ret, &deadlocks, &recoveries, err));
-	if (ret == DB_NOTFOUND && db_file_replaced(st) &&
+	if (ret == DB_NOTFOUND && st->group != NULL &&
+	    store_db_stale(st, st->db, STORE_DB_FILE) &&
 	    env_connect(st, err) == MH_OK)
 		ret = get_once(st, &k, &d);
 	guard_leave();

@@ -493,6 +493,75 @@ old_rejoins() {
 	assert_line "peer: $(group_site 4) connected"
 }
 
+# big_message K: a file with {"message": "big K xxx...x"} (3 MB: jq would
+# take it as an argument, over the kernel's limit) in BIG_FILE, its
+# message's sha256 in BIG_DIGEST
+big_message() {
+	BIG_FILE=$BATS_TEST_TMPDIR/big.$1.json
+	{ printf '{"message":"big %s ' "$1"; head -c 3000000 /dev/zero | tr '\0' x; printf '"}'; } >"$BIG_FILE"
+	BIG_DIGEST=$({ printf 'big %s ' "$1"; head -c 3000000 /dev/zero | tr '\0' x; } | sha256sum | cut -c1-64)
+}
+
+# A replica that caught up by copying the master's databases anew
+# (internal init) while its worker held group.db and messages.db open:
+# libdb kills those handles (or, within the same second, leaves them
+# reading the removed files), and the worker must open them again.  Seen
+# in the group soak: such a worker answered POSTs with 503 "no master"
+# for good, its /healthz naming the master's site for want of its URL.
+# --workers 1: the worker that held the handles is the one asked.
+@test "a replica re-initialized from the master while its worker holds its handles: POST 307, the master's URL, GETs served there" {
+	own_group 3 --workers 1
+	local k ino logs big=()
+	post_acked "$M" "before the init"
+	# the worker opens messages.db (a GET) and group.db (the master's URL)
+	resolves "$R1" "${ACKED[0]}"
+	for k in {1..100}; do
+		[[ $(group_names_master "$R1") == "$(group_url "$M")" ]] && break
+		sleep 0.1
+	done
+	assert_equal "$(group_names_master "$R1")" "$(group_url "$M")"
+	ino=$(stat -c %i "$GROUP_DIR/n$R1/messages.db")
+	group_signal "$R1" STOP
+	# 18 MB: the master's log moves on to a second file
+	for k in {1..6}; do
+		big_message "$k"
+		http "$M" POST /messages "$BIG_FILE"
+		assert_equal "$CODE" 201
+		assert_equal "$(jq -r .digest "$BODY")" "$BIG_DIGEST"
+		big+=("$BIG_DIGEST")
+	done
+	# The checkpoint removes no log file here: repmgr keeps those it last
+	# knew a site to need.  Remove them as an archive would once the
+	# replica was gone (after the checkpoint, the master's own recovery
+	# needs only the last).  The replica, continued, finds the records it
+	# needs gone, and copies the master's databases anew.
+	run -0 --separate-stderr "$MSGHASH" --db "$GROUP_DIR/n$M" checkpoint
+	logs=("$GROUP_DIR/n$M"/log.*)
+	((${#logs[@]} >= 2)) || fail "the master's log is still one file: ${logs[*]}"
+	rm -- "${logs[@]:0:${#logs[@]}-1}"
+	group_signal "$R1" CONT
+	for k in {1..300}; do
+		[[ $(stat -c %i "$GROUP_DIR/n$R1/messages.db" 2>/dev/null) != "$ino" ]] && break
+		sleep 0.1
+	done
+	[[ $(stat -c %i "$GROUP_DIR/n$R1/messages.db" 2>/dev/null) != "$ino" ]] ||
+		fail "node $R1 did not copy the master's databases within 30 s (no internal init: the test proves nothing)"
+	# POSTs first: a GET would reopen everything on its own (messages.db's
+	# handle is dead too).  While the copy ends, 503 "no master" may come.
+	for k in {1..100}; do
+		http "$R1" POST /messages "$(json_body "after the init $k")"
+		[[ $CODE == 503 ]] || break
+		sleep 0.1
+	done
+	[[ $CODE == 307 ]] || fail "POST on the re-initialized replica: $CODE, not 307, after $k tries: $(cat "$BODY") ($(group_health_all))"
+	assert_equal "$(header Location)" "$(group_url "$M")/messages"
+	assert_equal "$(group_names_master "$R1")" "$(group_url "$M")"
+	# what it copied is served there, not redirected
+	for k in "${big[@]}"; do
+		resolves "$R1" "$k"
+	done
+}
+
 @test "remove-site: a stopped node taken out of the group is no longer listed by the master's status; a non-member is refused" {
 	own_group 3
 	local gone=$R2 k
