@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -119,6 +120,8 @@ static volatile time_t gate_since;	/* CLOCK_MONOTONIC s of acquisition */
 #define REGISTRY_SLOT	25
 static int registry_fd = -1;
 static volatile sig_atomic_t registry_attached;	/* our slot is filled */
+static char registry_path[4096];		/* where registry_fd was opened */
+static pid_t registry_pid;			/* who attached (not a child) */
 
 /* This process's CPU time (async-signal-safe); -1 if unknown. */
 static long long
@@ -173,14 +176,15 @@ registry_slot_pid(const char *slot)
  * The first filled slot of another process that is alive (its slot is
  * locked) or dead (unlocked), as asked; 0 if none.  *self_seen: whether
  * our own PID is in a slot (our own locks never conflict with us, so our
- * slot tells nothing).  Async-signal-safe.
+ * slot tells nothing); the scan goes on to the end for it.
+ * Async-signal-safe.
  */
 static long
 registry_find(int fd, bool alive, bool *self_seen)
 {
 	static char buf[REGISTRY_SLOT * 2048];
 	struct flock fl;
-	long pid, self = (long)getpid();
+	long pid, found = 0, self = (long)getpid();
 	off_t off = 0;
 	ssize_t n, i;
 
@@ -193,6 +197,8 @@ registry_find(int fd, bool alive, bool *self_seen)
 				*self_seen = true;
 				continue;
 			}
+			if (found != 0)
+				continue;
 			memset(&fl, 0, sizeof fl);
 			fl.l_type = F_WRLCK;
 			fl.l_whence = SEEK_SET;
@@ -200,11 +206,11 @@ registry_find(int fd, bool alive, bool *self_seen)
 			fl.l_len = 1;
 			if (fcntl(fd, F_GETLK, &fl) == 0 &&
 			    (fl.l_type != F_UNLCK) == alive)
-				return pid;
+				found = pid;
 		}
 		off += i;
 	}
-	return 0;
+	return found;
 }
 
 /*
@@ -501,6 +507,40 @@ guard_registry_track(const char *path)
 	if (registry_fd == -1)
 		registry_fd = open(path, O_RDONLY | O_CLOEXEC);
 	registry_attached = registry_fd != -1;
+	registry_pid = getpid();
+	if ((size_t)snprintf(registry_path, sizeof registry_path, "%s", path) >=
+	    sizeof registry_path)
+		registry_path[0] = '\0';
+}
+
+/*
+ * Called outside the handler.  A registry replaced under us (unlinked so
+ * that the next open recovers: lib/store.c) still shows our slot in the
+ * old file; the open that replaced it recovered, or will.  A forked child
+ * never attached.  The scan's buffer is the handler's too, so the tick
+ * waits until it is done.
+ */
+bool
+guard_registry_recovered(void)
+{
+	struct stat now, held;
+	sigset_t alarm_set, saved;
+	bool self_seen, recovered;
+
+	if (!registry_attached || registry_fd == -1 ||
+	    registry_path[0] == '\0' || registry_pid != getpid())
+		return false;
+	if (stat(registry_path, &now) == -1 ||
+	    fstat(registry_fd, &held) == -1 ||
+	    now.st_ino != held.st_ino || now.st_dev != held.st_dev)
+		return true;
+	sigemptyset(&alarm_set);
+	sigaddset(&alarm_set, SIGALRM);
+	sigprocmask(SIG_BLOCK, &alarm_set, &saved);
+	(void)registry_find(registry_fd, false, &self_seen);
+	recovered = !self_seen;
+	sigprocmask(SIG_SETMASK, &saved, NULL);
+	return recovered;
 }
 
 void

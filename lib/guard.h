@@ -14,6 +14,7 @@
 #define MH_GUARD_H
 
 #include <signal.h>
+#include <stdbool.h>
 
 /*
  * Fills set with the stop signals, exactly: SIGTERM, SIGINT and SIGHUP.
@@ -70,6 +71,13 @@ void	guard_note_recovering(void);
 
 /* This process just attached to the registry at path: watch it. */
 void	guard_registry_track(const char *path);
+
+/*
+ * Whether the environment this process is attached to was recovered by
+ * another process since it attached: its slot was emptied, or the
+ * registry replaced.  Its regions are then the old, removed ones.
+ */
+bool	guard_registry_recovered(void);
 
 /* This process is detaching: its slot is emptied. */
 void	guard_registry_detach(void);

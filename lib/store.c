@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -404,6 +405,37 @@ regions_reserve(const struct store *st)
 	return ret;
 }
 
+/*
+ * Every file libdb opens goes through here (db_env_set_func_open).  A
+ * process that is inside a libdb call when another one recovers the
+ * environment finishes that call on the old, removed regions.  libdb
+ * checks for the panic that the recovery set before each write, unlink,
+ * rename and truncate, but not before an open that creates a file: such a
+ * process that moved on to a new log file creates it empty, after the
+ * recovery and its successors may have written past that number and
+ * removed it.  The stray file below the gap is never removed (log removal
+ * stops at the first file missing) and verify reports the gap as a lost
+ * log file.  So a process whose slot the recovery emptied creates nothing;
+ * its call fails and is redone after a reconnect (should_retry).
+ */
+static int
+file_open(const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode = 0;
+
+	if (flags & O_CREAT) {
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+		if (guard_registry_recovered()) {
+			errno = ESTALE;
+			return -1;
+		}
+	}
+	return open(path, flags, mode);
+}
+
 /* Joins the environment, under the lock. */
 static int
 env_open_locked(struct store *st)
@@ -411,6 +443,8 @@ env_open_locked(struct store *st)
 	char path[4096 + 32];
 	int ret;
 
+	if ((ret = db_env_set_func_open(file_open)) != 0)
+		return ret;
 	if ((ret = db_env_create(&st->env, 0)) != 0) {
 		st->env = NULL;
 		return ret;
@@ -913,9 +947,12 @@ should_retry(struct store *st, int ret, int *deadlocks, int *recoveries,
 		return false;
 	}
 	/* DB_REP_HANDLE_DEAD: a group node rolled back commits the group
-	 * never acknowledged; handles opened before must be opened again. */
+	 * never acknowledged; handles opened before must be opened again.
+	 * A call that file_open refused fails with whatever libdb makes of
+	 * it: the registry says why. */
 	if ((ret == DB_RUNRECOVERY || ret == DB_REP_HANDLE_DEAD ||
-	    store_panicked(st) || st->panicked) &&
+	    store_panicked(st) || st->panicked ||
+	    guard_registry_recovered()) &&
 	    (*recoveries)++ < MH_STORE_RECOVERY_RETRIES) {
 		st->dberr[0] = '\0';
 		return env_connect(st, err) == MH_OK;

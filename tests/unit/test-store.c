@@ -7,14 +7,18 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "digest.h"
+#include "limits.h"
 #include "store.h"
+#include "store-int.h"
 #include "tap.h"
 
 static char root[] = "/tmp/msghash-test-store.XXXXXX";
@@ -302,10 +306,194 @@ test_batch(const char *dir)
 	    "all %d (%d)", MH_STORE_BATCH_MAX, found);
 }
 
+/*
+ * The helpers that test_stale_create starts from inside a libdb call: a
+ * fresh process each (this program again), since a fork there would copy
+ * the parent's locks and its watchdog's state.
+ */
+
+/* Joins the environment and dies attached. */
+static int
+helper_die_attached(const char *dir)
+{
+	struct store *st;
+	struct mh_err err;
+
+	if (store_open(&st, dir, STORE_ENV_ONLY, &err) != MH_OK)
+		return 1;
+	raise(SIGKILL);
+	return 2;
+}
+
+/* Writes 3 messages of 3/4 of a log file (past two files), checkpoints. */
+static int
+helper_fill(const char *dir)
+{
+	size_t size = MH_STORE_LOG_FILE_BYTES / 4 * 3;
+	unsigned char key[DIGEST_LEN];
+	struct store *st;
+	struct mh_err err;
+	bool created;
+	char *buf;
+	int i;
+
+	if ((buf = malloc(size)) == NULL ||
+	    store_open(&st, dir, STORE_CREATE, &err) != MH_OK)
+		return 1;
+	for (i = 0; i < 3; i++) {
+		memset(buf, 'a' + i, size);
+		key_of(buf, size, key);
+		if (store_put(st, key, buf, size, &created, &err) != MH_OK)
+			return 1;
+	}
+	if (store_checkpoint(st, &err) != MH_OK)
+		return 1;
+	store_close(st);
+	free(buf);
+	return 0;
+}
+
+/* Spends ms of CPU time. */
+static void
+cpu_burn(long ms)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+	do
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	while ((t.tv_sec - t0.tv_sec) * 1000L +
+	    (t.tv_nsec - t0.tv_nsec) / 1000000L < ms);
+}
+
+/*
+ * Runs a helper and waits for it, using some CPU meanwhile: the caller is
+ * inside a store call, and a call that makes no progress while a process
+ * died attached, or while its own slot is emptied, is ended by the
+ * watchdog.  The stray file comes from a process that keeps running.
+ */
+static int
+helper_run(const char *what, const char *dir)
+{
+	pid_t pid;
+	int ws;
+
+	if ((pid = fork()) == 0) {
+		execl("/proc/self/exe", "test-store", what, dir, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &ws, WNOHANG) == 0) {
+		cpu_burn(5);
+		usleep(20000);
+	}
+	return ws;
+}
+
+/* The highest and lowest log file numbers in dir, and how many there are. */
+static int
+log_files(const char *dir, unsigned long *lo, unsigned long *hi)
+{
+	struct dirent *de;
+	unsigned long n;
+	DIR *dp;
+	int count = 0;
+
+	*lo = (unsigned long)-1;
+	*hi = 0;
+	if ((dp = opendir(dir)) == NULL)
+		return -1;
+	while ((de = readdir(dp)) != NULL) {
+		if (strncmp(de->d_name, "log.", 4) != 0)
+			continue;
+		n = strtoul(de->d_name + 4, NULL, 10);
+		*lo = n < *lo ? n : *lo;
+		*hi = n > *hi ? n : *hi;
+		count++;
+	}
+	closedir(dp);
+	return count;
+}
+
+/*
+ * The recovery that test_stale_create runs from inside the parent's put,
+ * at the moment libdb is about to create the next log file: another
+ * process dies attached, the next opener recovers, writes past that log
+ * file's number and checkpoints, which removes it.
+ */
+static const char *stale_dir;
+static int stale_recoveries;
+
+static void
+stale_msgcall(const DB_ENV *env, const char *msg)
+{
+	const char *path = strstr(msg, "fileops: open ");
+	int ws_die, ws_fill;
+
+	(void)env;
+	if (stale_recoveries != 0 || path == NULL ||
+	    strstr(path += 14, "/log.") == NULL || access(path, F_OK) == 0)
+		return;
+	stale_recoveries++;
+	ws_die = helper_run("--die-attached", stale_dir);
+	ws_fill = helper_run("--fill", stale_dir);
+	if (!WIFSIGNALED(ws_die) || !WIFEXITED(ws_fill) ||
+	    WEXITSTATUS(ws_fill) != 0)
+		stale_recoveries = -1;
+}
+
+/*
+ * A process inside a put when another process recovers the environment
+ * finishes its call on the old regions.  It must not create the log file
+ * it was moving on to: after the recovery that file is the new
+ * environment's, already written and removed, and an empty stray one left
+ * below the gap is never removed (verify: "log... is missing").  Its put
+ * is redone after a reconnect, and the message is stored.
+ */
+static void
+test_stale_create(const char *dir)
+{
+	size_t n = MH_STORE_LOG_FILE_BYTES + (1 << 20);	/* its put makes a
+							   new log file */
+	unsigned char key[DIGEST_LEN];
+	unsigned long lo, hi;
+	struct store *st;
+	struct mh_err err;
+	bool created = false;
+	char *buf = malloc(n);
+	void *msg;
+	size_t len;
+	int count;
+
+	memset(buf, 'S', n);
+	key_of(buf, n, key);
+	stale_dir = dir;
+	ok(store_open(&st, dir, STORE_CREATE, &err) == MH_OK, "parent opens");
+	st->env->set_msgcall(st->env, stale_msgcall);
+	st->env->set_verbose(st->env, DB_VERB_FILEOPS, 1);
+	ok(store_put(st, key, buf, n, &created, &err) == MH_OK,
+	    "a put across a recovery by another process succeeds");
+	ok(stale_recoveries == 1,
+	    "... the recovery ran in the middle of it (%d)", stale_recoveries);
+	count = log_files(dir, &lo, &hi);
+	ok(count > 0 && (unsigned long)count == hi - lo + 1,
+	    "the log files are consecutive (%d files, log.%lu to log.%lu)",
+	    count, lo, hi);
+	ok(store_get(st, key, &msg, &len, &err) == MH_OK && len == n &&
+	    memcmp(msg, buf, n) == 0, "the message is stored");
+	free(msg);
+	store_close(st);
+	free(buf);
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	char dir[1024], cmd[1200];
+
+	if (argc == 3 && strcmp(argv[1], "--die-attached") == 0)
+		return helper_die_attached(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "--fill") == 0)
+		return helper_fill(argv[2]);
 
 	if (mkdtemp(root) == NULL) {
 		perror("mkdtemp");
@@ -319,6 +507,7 @@ main(void)
 	test_signal_mask(dir);
 	test_multiprocess_recovery(dir);
 	test_batch(dir);
+	test_stale_create(dir);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
 	if (system(cmd) != 0)
 		diag("could not remove %s", root);
