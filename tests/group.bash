@@ -166,8 +166,8 @@ group_names_master() {
 }
 
 # The node that says it is master and that every other answering master
-# or replica names (two nodes that both say master, as across a network
-# partition, are no answer).
+# or replica names by its URL (two nodes that both say master, as across a
+# network partition, are no answer).
 group_master() {
 	local limit=${1:-10} start=$SECONDS i j r m agreed
 	while ((SECONDS - start <= limit)); do
@@ -180,9 +180,10 @@ group_master() {
 				r=$(group_role "$j")
 				[[ $r == master ]] && agreed=0
 				[[ $r == replica ]] || continue
+				# by its URL: until a replica has it (the master
+				# publishes it in group.db) it answers 503, not 307
 				m=$(group_names_master "$j")
-				[[ $m == "$(group_url "$i")" || $m == "$(group_site "$i")" ]] ||
-					agreed=0
+				[[ $m == "$(group_url "$i")" ]] || agreed=0
 			done
 			((agreed)) && { echo "$i"; return 0; }
 		done
