@@ -153,6 +153,14 @@ stop_holder() {
 		printf 'POST /messages HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s' \
 			"${#body}" "$body" >&"${fds[i]}"
 	done
+	# until all three wait, whole, in the worker's sockets (a loaded
+	# machine may deliver one after the worker's next turn began)
+	local queued=0
+	for ((i = 0; i < 100 && queued < 3; i++)); do
+		queued=$(ss -Htn state established "( sport = :$PORT )" | awk '$1 > 60' | wc -l)
+		((queued < 3)) && sleep 0.05
+	done
+	((queued == 3)) || fail "the 3 POSTs did not reach the worker: $queued"
 	kill -CONT "$first"
 	for i in 0 1 2; do
 		read_one_response "${fds[i]}" "$BATS_TEST_TMPDIR/post.$i" ||
