@@ -24,6 +24,8 @@
 #include <dirent.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -725,9 +727,86 @@ quorum_reachable(struct store *st)
 	}
 }
 
+/*
+ * The early flush.  On a master, libdb's commit sends the commit record,
+ * waits for the acknowledgements and only then writes its own log, which
+ * put_batch_once then flushes: the replicas' disk flush and this one, one
+ * after the other.  So while the commit waits, a thread of this process
+ * flushes the log (the commit record is in its buffer by then), and the
+ * flush after the commit finds the work done.  It only moves a flush
+ * earlier: the one that makes a write count is still the committer's.
+ * One thread per process, started by its first commit (a child forked
+ * after that starts its own); it blocks every signal, so the watchdog's go
+ * to the committing thread, which waits for it (early_flush_wait) before
+ * the environment can be closed.  The environment is DB_THREAD here.
+ */
+static struct {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	pid_t		 pid;	/* the process whose thread runs; 0: none */
+	DB_ENV		*env;	/* to flush now, or being flushed; or NULL */
+} early = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, NULL };
+
+static void *
+early_flush_thread(void *unused)
+{
+	DB_ENV *env;
+
+	(void)unused;
+	pthread_mutex_lock(&early.mu);
+	for (;;) {
+		while ((env = early.env) == NULL)
+			pthread_cond_wait(&early.cv, &early.mu);
+		pthread_mutex_unlock(&early.mu);
+		(void)env->log_flush(env, NULL);  /* the committer's flush tells */
+		pthread_mutex_lock(&early.mu);
+		early.env = NULL;
+		pthread_cond_broadcast(&early.cv);
+	}
+	return NULL;
+}
+
+/* The committer: flush ENV's log now, beside me.  False: no thread. */
+static bool
+early_flush_start(DB_ENV *env)
+{
+	sigset_t all, old;
+	pthread_t t;
+
+	if (early.pid != getpid()) {	/* none yet, or the parent's */
+		pthread_mutex_init(&early.mu, NULL);
+		pthread_cond_init(&early.cv, NULL);
+		early.env = NULL;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		if (pthread_create(&t, NULL, early_flush_thread, NULL) == 0) {
+			pthread_detach(t);
+			early.pid = getpid();
+		}
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (early.pid != getpid())
+			return false;
+	}
+	pthread_mutex_lock(&early.mu);
+	early.env = env;
+	pthread_cond_signal(&early.cv);
+	pthread_mutex_unlock(&early.mu);
+	return true;
+}
+
+static void
+early_flush_wait(void)
+{
+	pthread_mutex_lock(&early.mu);
+	while (early.env != NULL)
+		pthread_cond_wait(&early.cv, &early.mu);
+	pthread_mutex_unlock(&early.mu);
+}
+
 int
 group_commit(struct store *st, DB_TXN *txn, u_int32_t flags)
 {
+	bool early_flush;
 	int ret;
 
 	if ((ret = quorum_reachable(st)) != 0) {
@@ -735,7 +814,10 @@ group_commit(struct store *st, DB_TXN *txn, u_int32_t flags)
 		return ret;
 	}
 	st->perm_failed = 0;
+	early_flush = early_flush_start(st->env);
 	ret = txn->commit(txn, flags);
+	if (early_flush)
+		early_flush_wait();
 	if (ret == 0 && st->perm_failed)
 		ret = DB_REP_UNAVAIL;
 	return ret;
