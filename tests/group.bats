@@ -352,6 +352,7 @@ failover() {
 	esac
 	new=$(group_new_master "$old" 20) || fail "no new master 20 s after $how of node $old: $(group_health_all)"
 	ms=$(($(now_ms) - t0))
+	echo "# new master (node $new) $ms ms after losing node $old" >&3
 	((ms < FAILOVER_MS)) || fail "new master (node $new) after $ms ms, not within $FAILOVER_MS ms"
 	other=$R1
 	((other == new)) && other=$R2
@@ -431,6 +432,7 @@ old_rejoins() {
 		run unshare "${userns[@]}" -n -- env GROUP_NETNS=inside "$bats" --tap \
 			--filter 'the master cut off from the network' "$BATS_TEST_FILENAME"
 		((status == 0)) || fail "the run in a private network namespace failed:"$'\n'"$output"
+		grep '^# ' <<<"$output" >&3 || true	# its failover time
 		assert_line --index 0 "1..1"
 		assert_line --regexp '^ok 1 '
 		return 0
@@ -460,6 +462,7 @@ old_rejoins() {
 	EOF
 	new=$(group_new_master "$old" 20) || fail "no new master 20 s after cutting node $old (ports $ports): $(group_health_all)"
 	ms=$(($(now_ms) - t0))
+	echo "# new master (node $new) $ms ms after losing node $old" >&3
 	((ms < FAILOVER_MS)) || fail "new master (node $new) after $ms ms, not within $FAILOVER_MS ms"
 	other=$R1
 	((other == new)) && other=$R2
@@ -644,6 +647,7 @@ no_quorum() {
 	group_signal "$M" KILL
 	new=$(group_new_master "$M" 20) || fail "no new master 20 s after SIGKILL: $(group_health_all)"
 	ms=$(($(now_ms) - t0))
+	echo "# new master (node $new) $ms ms after losing node $M" >&3
 	((ms < FAILOVER_MS)) || fail "new master (node $new) after $ms ms, not within $FAILOVER_MS ms"
 	http "$new" GET "/messages/${ACKED[0]}"
 	assert_equal "$CODE" 200
