@@ -54,6 +54,9 @@
  * MH_SERVE_EPOLL_EVENTS events.  Each takes a few page locks until the
  * commit; 2 workers' batches stay far below MH_STORE_LOCKS_MAX. */
 #define MH_STORE_BATCH_MAX		64
+/* `msghash verify`: a hot backup that lost a log file to a checkpoint
+ * meanwhile is made again, up to this many copies in all. */
+#define MH_VERIFY_COPY_TRIES		3
 /* What the regions of the settings above take on disk: an open that will
  * create them first checks that there is room.  Raise it with them. */
 #define MH_STORE_REGIONS_ESTIMATE	(18ULL << 20)

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "guard.h"
+#include "limits.h"
 #include "store.h"
 #include "store-int.h"
 #include "banned.h"
@@ -356,25 +357,50 @@ log_exists(const char *dir, u_int32_t file)
  * file with an older one still there is a gap, not a removal under way
  * (which a listing can catch half done).
  */
+/* The log files in dir: how many, the lowest and highest numbers (lo and
+ * hi as given if there is none lower or higher).  False: unreadable. */
 static bool
-log_missing(const char *dir, u_int32_t last, char *what, size_t size)
+log_files(const char *dir, unsigned long long *count, u_int32_t *lo,
+    u_int32_t *hi)
 {
-	char name[LOG_NAME_MAX];
-	unsigned long long count = 0;
-	u_int32_t lo = last, hi = last, n, m;
 	struct dirent *de;
+	u_int32_t n;
 	DIR *dp;
 
+	*count = 0;
 	if ((dp = opendir(dir)) == NULL)
 		return false;
 	while ((de = readdir(dp)) != NULL) {
 		if ((n = log_file_number(de->d_name)) == 0)
 			continue;
-		count++;
-		lo = n < lo ? n : lo;
-		hi = n > hi ? n : hi;
+		(*count)++;
+		*lo = n < *lo ? n : *lo;
+		*hi = n > *hi ? n : *hi;
 	}
 	closedir(dp);
+	return true;
+}
+
+/* The lowest-numbered log file in dir; UINT32_MAX if none. */
+static u_int32_t
+log_oldest(const char *dir)
+{
+	unsigned long long count;
+	u_int32_t lo = UINT32_MAX, hi = 0;
+
+	(void)log_files(dir, &count, &lo, &hi);
+	return lo;
+}
+
+static bool
+log_missing(const char *dir, u_int32_t last, char *what, size_t size)
+{
+	char name[LOG_NAME_MAX];
+	unsigned long long count;
+	u_int32_t lo = last, hi = last, n, m;
+
+	if (!log_files(dir, &count, &lo, &hi))
+		return false;
 	if (count == (unsigned long long)hi - lo + 1)
 		return false;
 	for (n = lo; n <= hi; n++) {
@@ -620,6 +646,41 @@ copy_check(struct store *st, const char *copy, const DB_LSN *written,
 	return fn_status;
 }
 
+/*
+ * The hot backup into a new copy (its lock's descriptor, or -1 and errno;
+ * libdb's answer in *ret).  DB_ENV->backup copies the database file, then
+ * lists the log files and copies them; recovery of the copy needs every
+ * log file from before the oldest change its database file lacks.  A
+ * checkpoint meanwhile (msghash-checkpoint.timer, or the log's automatic
+ * removal) may remove such a file after the database file was copied: the
+ * copy then lacks it (its recovery fails as if the store were damaged) or
+ * the backup fails to open it.  So a backup during which the store's
+ * oldest log file went is made again, up to MH_VERIFY_COPY_TRIES in all;
+ * the last one counts as it is.
+ */
+static int
+copy_backup(struct store *st, const char *tmpdir, char *copy, size_t size,
+    int *ret)
+{
+	u_int32_t oldest;
+	int lock_fd, tries;
+
+	for (tries = 1;; tries++) {
+		if ((lock_fd = copy_create(tmpdir, copy, size)) == -1)
+			return -1;
+		oldest = log_oldest(st->dir);
+		st->dberr[0] = '\0';	/* libdb's words on this try only */
+		guard_enter();
+		*ret = st->env->backup(st->env, copy, DB_CREATE);
+		guard_leave();
+		if (tries == MH_VERIFY_COPY_TRIES ||
+		    log_oldest(st->dir) == oldest)
+			return lock_fd;
+		copy_remove(copy);	/* a log file went meanwhile: again */
+		close(lock_fd);
+	}
+}
+
 enum mh_status
 store_verify(struct store *st, const char *tmpdir, store_visit_fn fn,
     void *arg, struct mh_err *err)
@@ -640,12 +701,9 @@ store_verify(struct store *st, const char *tmpdir, store_visit_fn fn,
 		return store_db_fail(st, err, "cannot read the log of", ret);
 	if (log_missing(st->dir, written.file, what, sizeof what))
 		return log_damaged(st, err, what);
-	if ((lock_fd = copy_create(tmpdir, copy, sizeof copy)) == -1)
+	if ((lock_fd = copy_backup(st, tmpdir, copy, sizeof copy, &ret)) == -1)
 		return mh_errf(err, MH_SYSTEM, "cannot create a directory in "
 		    "'%s': %s", tmpdir, strerror(errno));
-	guard_enter();
-	ret = st->env->backup(st->env, copy, DB_CREATE);
-	guard_leave();
 	if (ret != 0)
 		status = store_db_fail(st, err, "cannot copy", ret);
 	else

@@ -42,6 +42,7 @@
 #include "limits.h"
 #include "store.h"
 #include "store-int.h"
+#include "utf8.h"
 #include "banned.h"
 
 /* DESIGN.md §4: exactly these, and not FAILCHK/PRIVATE/SYSTEM_MEM/CDB/THREAD. */
@@ -225,6 +226,19 @@ store_dir_prepare(struct store *st, struct mh_err *err)
 
 /* ---- the environment ---- */
 
+/* Text for a line of ours: valid UTF-8, no control characters. */
+static bool
+text_printable(const char *s)
+{
+	size_t n = strlen(s), i, k;
+
+	for (i = 0; i < n; i += k)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f ||
+		    (k = utf8_seq((const unsigned char *)s + i, n - i)) == 0)
+			return false;
+	return true;
+}
+
 /*
  * libdb reports details through this callback.  Keep the first since the
  * operation began: later ones tend to be consequences ("unable to find
@@ -234,10 +248,18 @@ void
 store_errcall(const DB_ENV *env, const char *prefix, const char *msg)
 {
 	struct store *st = env->app_private;
+	const char *tail;
 
 	(void)prefix;
-	if (st->dberr[0] == '\0')
-		snprintf(st->dberr, sizeof st->dberr, "%s", msg);
+	if (st->dberr[0] != '\0')
+		return;
+	/* One of libdb's messages (a failed copy in DB_ENV->backup) prints a
+	 * buffer it never filled: then only its last ": " part, the system's
+	 * error text, is kept. */
+	if (!text_printable(msg))
+		msg = (tail = strrchr(msg, ':')) != NULL && tail[1] == ' ' &&
+		    text_printable(tail + 2) ? tail + 2 : "an unreadable message";
+	snprintf(st->dberr, sizeof st->dberr, "%s", msg);
 }
 
 /*

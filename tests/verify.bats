@@ -229,6 +229,46 @@ wait_for_copy() {
 	assert_line "messages: 7"
 }
 
+# A checkpoint removes a log file while verify's backup has copied the
+# database file but not yet that log file: strace holds the backup's open
+# of log.0000000001 for 4 s, and the checkpoint runs meanwhile.  Without a
+# second copy the backup fails to open it ("cannot copy", exit 3), or its
+# copy lacks it: a false alarm either way.
+@test "verify: a checkpoint removes a log file during the backup: a new copy, no false alarm" {
+	local v size rc=0
+	store_big 5
+	[ -e "$(log_file 2)" ] || fail "not two log files"
+	strace -f -qq -o /dev/null -P "$(log_file 1)" -e trace=openat \
+	    -e inject=openat:delay_enter=4000000 "$MSGHASH" verify \
+	    >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
+	v=$!
+	# the database file is copied whole: the backup is at the log files
+	size=$(stat -c %s "$MSGHASH_DB/messages.db")
+	for _ in $(seq 300); do
+		copy=$(wait_for_copy) && [[ $(stat -c %s "$copy/messages.db") == "$size" ]] && break
+		sleep 0.01
+	done
+	run -0 "$MSGHASH" checkpoint
+	[ ! -e "$(log_file 1)" ] || fail "the checkpoint kept log.0000000001"
+	kill -0 "$v" || fail "verify ended before the checkpoint: nothing was tested"
+	wait "$v" || rc=$?
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/err")" ""
+	assert_equal "$rc" 0
+	run grep -x "messages: 5" "$BATS_TEST_TMPDIR/out"
+	assert_success
+}
+
+# libdb's own message for a log file it cannot copy prints a buffer it
+# never filled (binary garbage, tabs): the line keeps the system's text.
+@test "verify: a log file the backup cannot open: exit 3, one printable line with the system's error" {
+	store_big 5
+	[ -e "$(log_file 2)" ] || fail "not two log files"
+	run -3 --separate-stderr strace -f -qq -o /dev/null -P "$(log_file 1)" \
+	    -e trace=openat -e inject=openat:error=ENOENT "$MSGHASH" verify
+	assert_stderr_lines 1
+	assert_equal "$stderr" "msghash verify: cannot copy store '$MSGHASH_DB': No such file or directory"
+}
+
 @test "verify: the copy of a killed run is removed by the next run, a running one's is kept" {
 	store_big 4
 	other="$BATS_TEST_TMPDIR/other"
