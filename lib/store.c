@@ -13,8 +13,10 @@
  *    makes the next opener recover it; live processes then get
  *    DB_RUNRECOVERY, close everything, reopen and redo the (idempotent)
  *    operation, a bounded number of times;
- *  - synchronous commits (never DB_TXN_NOSYNC): a put returns only once the
- *    commit is durable;
+ *  - durable puts: a put returns only once its commit is on disk, by an
+ *    explicit log flush after the commit (put_batch_once); outside a group
+ *    the commit itself neither writes nor flushes the log (DB_TXN_NOSYNC,
+ *    see no_commit_flush);
  *  - SIGTERM/SIGINT/SIGHUP are blocked from open to close and an alarm()
  *    watchdog guards each call (lib/guard.c: guard_enter, guard_leave):
  *    Debian's libdb uses non-robust pthread mutexes, so a process must
@@ -458,6 +460,23 @@ file_open(const char *path, int flags, ...)
 	return open(path, flags, mode);
 }
 
+/*
+ * Why a commit or abort outside a group writes no log (DB_TXN_NOSYNC, set
+ * on the handle in env_open_locked, so for DB->open's auto-commit too):
+ * libdb 5.3's __log_flush_commit (log_put.c), when the write or flush of a
+ * commit or abort record fails and the record starts the log buffer,
+ * re-reads it from the log file through dblp->lfhp -- which is NULL when
+ * the failed write had to open the log file first (__log_newfh closes the
+ * old handle, and its open or header read fails): __os_seek(NULL), a
+ * SIGSEGV.  It happens when another process recovers the environment
+ * (panic) between the commit's entry check and its log write, in a process
+ * that had not opened the current log file yet: every CLI run, whose first
+ * log write is its commit (the chaos soak's rare `msghash hash` SIGSEGV).
+ * The durability comes from the log_flush after the commit instead
+ * (put_batch_once); a failed flush is an error that should_retry redoes.
+ */
+#define no_commit_flush(st)	((st)->group == NULL)
+
 /* Joins the environment, under the lock. */
 static int
 env_open_locked(struct store *st)
@@ -475,6 +494,8 @@ env_open_locked(struct store *st)
 	st->env->set_errcall(st->env, store_errcall);
 	st->env->set_msgcall(st->env, store_msgcall);
 	st->env->set_verbose(st->env, DB_VERB_REGISTER, 1);
+	if (no_commit_flush(st))
+		(void)st->env->set_flags(st->env, DB_TXN_NOSYNC, 1);
 	if ((ret = group_env_prepare(st)) == 0)
 		ret = st->env->open(st->env, st->dir, STORE_ENV_FLAGS |
 		    group_env_flags(st), 0600);
@@ -885,8 +906,10 @@ batch_write(struct store *st, struct store_item **items, size_t n,
 	}
 	if (*fresh == 0)
 		return txn->abort(txn);
-	/* The locks go at the commit; the flush follows (put_batch_once). */
-	return commit(st, txn, DB_TXN_WRITE_NOSYNC);
+	/* The locks go at the commit; the flush follows (put_batch_once).
+	 * Outside a group the commit writes nothing: see no_commit_flush. */
+	return commit(st, txn, no_commit_flush(st) ? DB_TXN_NOSYNC :
+	    DB_TXN_WRITE_NOSYNC);
 }
 
 /*

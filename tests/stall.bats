@@ -262,6 +262,62 @@ stop_holder() {
 	assert_line '{"message":"foo"}'
 }
 
+# libdb 5.3's __log_flush_commit: when its own write of a commit record
+# fails and the record starts the log buffer, it reads the record back
+# through a log file handle that the failed write may have closed:
+# __os_seek(NULL), SIGSEGV.  A `hash` met it (the chaos soak's rare CLI
+# crash) when a recovery panicked the store inside its commit.  Here gdb
+# holds the `hash` at __txn_commit (past libdb's panic check, its put
+# records in the shared log buffer); another attached process flushes that
+# buffer (so the commit record will start it) and is killed, and a third
+# `hash` recovers the store.  The held `hash` must then redo its put.
+@test "a recovery while a hash is inside its commit: the put is redone, no SIGSEGV" {
+	local T=$BATS_TEST_TMPDIR f i gdb_out
+	run -0 "$MSGHASH" hash seed
+	/usr/bin/python3 "$MSGHASH_TEST_SRCDIR/tests/flush-log" "$MSGHASH_DB" \
+	    "$T/joined" "$T/flush.go" "$T/flushed" 3>&- &
+	f=$!
+	HOLDER=$f
+	for ((i = 0; i < 200; i++)); do
+		[[ -e $T/joined ]] && break
+		sleep 0.05
+	done
+	[[ -e $T/joined ]] || fail "tests/flush-log did not join the store"
+	cat >"$T/steps" <<-EOF
+		touch "$T/flush.go"
+		for i in \$(seq 200); do [ -e "$T/flushed" ] && break; sleep 0.05; done
+		kill -KILL $f
+		while [ -e /proc/$f ] && ! grep -q '^State:.*Z' /proc/$f/status; do sleep 0.01; done
+		"$MSGHASH" hash recovers >"$T/r.out" 2>&1
+		echo "r=\$?" >>"$T/r.out"
+	EOF
+	cat >"$T/h.gdb" <<-EOF
+		set pagination off
+		set breakpoint pending on
+		handle SIGALRM nostop noprint pass
+		handle SIG34 nostop noprint pass
+		break __txn_commit
+		ignore 1 1
+		run
+		delete
+		shell bash "$T/steps"
+		continue
+	EOF
+	run timeout 60 gdb -q -batch -x "$T/h.gdb" --args "$MSGHASH" hash held 3>&-
+	gdb_out=$output
+	echo "# $(tr '\n' ' ' <<<"$gdb_out" | cut -c1-300)" >&3
+	[[ -e $T/flushed ]] || fail "tests/flush-log did not flush: $gdb_out"
+	run cat "$T/r.out"
+	assert_line "r=0"
+	output=$gdb_out
+	refute_output --partial "SIGSEGV"
+	assert_output --partial "exited normally"
+	assert_output --partial "$(sha256_of_string held)"
+	run -0 "$MSGHASH" lookup "$(sha256_of_string held)"
+	assert_output held
+	run -0 "$MSGHASH" verify
+}
+
 # The tiny disk runs in a private mount namespace (unshare -rm, also as an
 # unprivileged user) with the store on a tmpfs with about 1 MiB free.
 @test "a tiny disk: exit 3 and one line instead of SIGBUS; the store works once there is room" {
