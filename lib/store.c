@@ -260,7 +260,8 @@ store_errcall(const DB_ENV *env, const char *prefix, const char *msg)
 	 * error text, is kept. */
 	if (!text_printable(msg))
 		msg = (tail = strrchr(msg, ':')) != NULL && tail[1] == ' ' &&
-		    text_printable(tail + 2) ? tail + 2 : "an unreadable message";
+		    text_printable(tail + 2) ? tail + 2 :
+		    "Berkeley DB's message is unreadable";
 	snprintf(st->dberr, sizeof st->dberr, "%s", msg);
 }
 

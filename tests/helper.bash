@@ -59,6 +59,13 @@ sha256_of_file() {
 	sha256sum <"$1" | cut -c1-64
 }
 
+# no_leak_check CMD...: CMD with LeakSanitizer off.  A process under ptrace
+# (strace, gdb) cannot run it, and a sanitizer build (--enable-sanitizers)
+# would end such a process with exit 1; the address checks stay on.
+no_leak_check() {
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" "$@"
+}
+
 # sha256_of_string STRING -> 64 lowercase hex digits of STRING's exact bytes
 sha256_of_string() {
 	printf %s "$1" | sha256sum | cut -c1-64

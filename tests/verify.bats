@@ -238,7 +238,7 @@ wait_for_copy() {
 	local v size rc=0
 	store_big 5
 	[ -e "$(log_file 2)" ] || fail "not two log files"
-	strace -f -qq -o /dev/null -P "$(log_file 1)" -e trace=openat \
+	no_leak_check strace -f -qq -o /dev/null -P "$(log_file 1)" -e trace=openat \
 	    -e inject=openat:delay_enter=4000000 "$MSGHASH" verify \
 	    >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
 	v=$!
@@ -259,14 +259,20 @@ wait_for_copy() {
 }
 
 # libdb's own message for a log file it cannot copy prints a buffer it
-# never filled (binary garbage, tabs): the line keeps the system's text.
-@test "verify: a log file the backup cannot open: exit 3, one printable line with the system's error" {
+# never filled (binary garbage, tabs, newlines): the line keeps the
+# system's text, or, when libdb cut its message short, says it was
+# unreadable (seen in the sanitizer build).
+@test "verify: a log file the backup cannot open: exit 3 and one printable line, not libdb's garbage" {
 	store_big 5
 	[ -e "$(log_file 2)" ] || fail "not two log files"
-	run -3 --separate-stderr strace -f -qq -o /dev/null -P "$(log_file 1)" \
+	run -3 --separate-stderr no_leak_check strace -f -qq -o /dev/null -P "$(log_file 1)" \
 	    -e trace=openat -e inject=openat:error=ENOENT "$MSGHASH" verify
 	assert_stderr_lines 1
-	assert_equal "$stderr" "msghash verify: cannot copy store '$MSGHASH_DB': No such file or directory"
+	local head="msghash verify: cannot copy store '$MSGHASH_DB': "
+	[[ $stderr == "$head"* ]] || fail "not the line expected: $stderr"
+	[[ ${stderr#"$head"} == "No such file or directory" ||
+	    ${stderr#"$head"} == "Berkeley DB's message is unreadable" ]] ||
+		fail "neither the system's text nor 'unreadable': $stderr"
 }
 
 @test "verify: the copy of a killed run is removed by the next run, a running one's is kept" {
