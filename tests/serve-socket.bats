@@ -255,8 +255,9 @@ curl_get() {
 			# A serve process lives a few milliseconds: look again at once
 			# until one is caught, then let traffic flow for a moment.
 			[[ -n $kids ]] || continue
+			# every one until the first kill, then half of them
 			for k in $kids; do
-				if ((RANDOM % 2)); then
+				if ((kills == 0 || RANDOM % 2)); then
 					kill -KILL "$k" 2>/dev/null && kills=$((kills + 1))
 				fi
 			done
