@@ -15,7 +15,7 @@ cd "$(dirname "$0")"
 # Keep in step with README.md.
 DEPS="build-essential autoconf automake pkgconf libssl-dev libcjson-dev libdb-dev
 db5.3-util bats bats-support bats-assert mandoc curl valgrind systemd python3
-python3-bsddb3 nftables strace gdb clang libclang-rt-14-dev wrk git openssl"
+python3-bsddb3 nftables iproute2 strace gdb clang libclang-rt-14-dev wrk git openssl"
 
 missing=""
 for pkg in $DEPS; do

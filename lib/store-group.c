@@ -649,6 +649,37 @@ view_dead(const struct store *st, enum store_role role)
 	    guard_registry_recovered();
 }
 
+/*
+ * This process's view of the master (master_find), joining the environment
+ * again first when that view cannot be trusted: libdb failed (a panicked
+ * environment: another process recovered it, as a replica's restarted
+ * replication process does after an internal init), or view_dead.  Without
+ * the rejoin a worker would answer every POST 503 for good, while its GETs
+ * (which retry through a rejoin) still worked.  The replication process is
+ * restarted by its own loop instead.
+ */
+static enum mh_status
+master_view(struct store *st, enum store_role *role, char *addr,
+    size_t acap, char *url, size_t ucap, DB_REP_STAT **statp,
+    struct mh_err *err)
+{
+	enum mh_status status;
+	int ret;
+
+	ret = master_find(st, role, addr, acap, url, ucap, statp);
+	if (ret == 0 && !view_dead(st, *role))
+		return MH_OK;
+	if (st->replicating == NULL) {
+		if (ret == 0 && statp != NULL)
+			free(*statp);
+		if ((status = store_reconnect(st, err)) != MH_OK)
+			return status;
+		ret = master_find(st, role, addr, acap, url, ucap, statp);
+	}
+	return ret == 0 ? MH_OK :
+	    store_db_fail(st, err, "cannot read the group state of", ret);
+}
+
 /* ---- writes ---- */
 
 enum mh_status
@@ -656,15 +687,11 @@ group_writable(struct store *st, struct mh_err *err)
 {
 	char addr[MH_GROUP_ADDR_MAX], url[MH_GROUP_URL_MAX];
 	enum store_role role;
-	int ret;
+	enum mh_status status;
 
-	ret = master_find(st, &role, addr, sizeof addr, url, sizeof url, NULL);
-	if (ret == 0 && view_dead(st, role) && store_reconnect(st, err) == MH_OK)
-		ret = master_find(st, &role, addr, sizeof addr, url,
-		    sizeof url, NULL);
-	if (ret != 0)
-		return store_db_fail(st, err, "cannot read the group state of",
-		    ret);
+	if ((status = master_view(st, &role, addr, sizeof addr, url,
+	    sizeof url, NULL, err)) != MH_OK)
+		return status;
 	if (role == STORE_MASTER)
 		return MH_OK;
 	if (addr[0] == '\0')
@@ -872,6 +899,7 @@ store_group_state(struct store *st, struct store_group_state *out,
 	DB_REPMGR_SITE *list = NULL;
 	DB_REP_STAT *sp = NULL;
 	u_int count = 0, i;
+	enum mh_status status;
 	int ret;
 
 	memset(out, 0, sizeof *out);
@@ -881,22 +909,9 @@ store_group_state(struct store *st, struct store_group_state *out,
 	snprintf(out->site, sizeof out->site, "%s", st->group->site);
 	clock_gettime(CLOCK_MONOTONIC, &st->op_start);
 	guard_enter();
-	ret = master_find(st, &out->role, out->master, sizeof out->master,
-	    out->master_url, sizeof out->master_url, &sp);
-	if (ret != 0 && st->replicating == NULL &&
-	    store_reconnect(st, err) == MH_OK) {
-		/* Recovered under us (a process died): join again. */
-		ret = master_find(st, &out->role, out->master,
-		    sizeof out->master, out->master_url,
-		    sizeof out->master_url, &sp);
-	} else if (ret == 0 && view_dead(st, out->role) &&
-	    store_reconnect(st, err) == MH_OK) {
-		free(sp);
-		ret = master_find(st, &out->role, out->master,
-		    sizeof out->master, out->master_url,
-		    sizeof out->master_url, &sp);
-	}
-	if (ret == 0) {
+	status = master_view(st, &out->role, out->master, sizeof out->master,
+	    out->master_url, sizeof out->master_url, &sp, err);
+	if (status == MH_OK) {
 		out->lsn_file = sp->st_next_lsn.file;
 		out->lsn_offset = sp->st_next_lsn.offset;
 		if (sp->st_waiting_lsn.file != 0 &&
@@ -904,12 +919,14 @@ store_group_state(struct store *st, struct store_group_state *out,
 			out->behind = sp->st_waiting_lsn.offset -
 			    sp->st_next_lsn.offset;
 		free(sp);
-		ret = st->env->repmgr_site_list(st->env, &count, &list);
+		if ((ret = st->env->repmgr_site_list(st->env, &count,
+		    &list)) != 0)
+			status = store_db_fail(st, err,
+			    "cannot read the group state of", ret);
 	}
 	guard_leave();
-	if (ret != 0)
-		return store_db_fail(st, err, "cannot read the group state of",
-		    ret);
+	if (status != MH_OK)
+		return status;
 	for (i = 0; i < count && out->nsites < MH_GROUP_SITES_MAX; i++) {
 		struct store_group_site *s = &out->sites[out->nsites++];
 

@@ -14,6 +14,8 @@
 #                          processes, and waits for them
 #   group_family I         prints the PIDs of node I's processes
 #   group_signal I SIG     sends SIG to all of them (KILL, STOP, CONT)
+#   group_repl_pid I       prints the PID of node I's replication process
+#                          (the one listening on its site's port)
 #   group_role I           prints node I's role from /healthz ("" if none)
 #   group_joined [SEC]     every running node is master or replica,
 #                          waiting up to SEC (30)
@@ -120,6 +122,11 @@ group_signal() {
 	pids=$(group_family "$1")
 	[[ -n $pids ]] && kill -s "$2" $pids 2>/dev/null
 	return 0
+}
+
+group_repl_pid() {
+	ss -Hltnp "sport = :${GROUP_REPL[$1]}" |
+		sed -n 's/.*pid=\([0-9]*\),.*/\1/p' | head -1
 }
 
 # A process that runs: exists and is not a zombie (the activators are our

@@ -569,6 +569,42 @@ big_message() {
 	done
 }
 
+# A replica whose replication process died attached: the one started
+# next recovers the environment, and libdb fails every later call on the
+# worker's handles ("PANIC: fatal region error detected").  The worker
+# must join again.  Seen after an internal init (the test above): GETs and
+# /healthz joined again, POSTs answered 503 "store unavailable" for good.
+@test "a replica's replication process killed: the worker joins the recovered store again, POST 307, not 503" {
+	own_group 3 --workers 1
+	local k repl
+	post_acked "$M" "before the kill"
+	# the worker joins the environment and knows the master's URL
+	resolves "$R1" "${ACKED[0]}"
+	for k in {1..100}; do
+		[[ $(group_names_master "$R1") == "$(group_url "$M")" ]] && break
+		sleep 0.1
+	done
+	repl=$(group_repl_pid "$R1")
+	[[ -n $repl ]] || fail "no process listens on node $R1's site"
+	kill -KILL "$repl"
+	# the next one recovers the store (the dead one was attached)
+	for k in {1..100}; do
+		grep -q "replication process $repl ended" "$GROUP_DIR/n$R1.log" &&
+			[[ -n $(group_repl_pid "$R1") ]] && break
+		sleep 0.1
+	done
+	[[ -n $(group_repl_pid "$R1") ]] || fail "node $R1's replication process was not restarted: $(cat "$GROUP_DIR/n$R1.log")"
+	# While it rejoins the group, 503 "no master" may come.
+	for k in {1..100}; do
+		http "$R1" POST /messages "$(json_body "after the kill $k")"
+		[[ $CODE == 503 ]] || break
+		sleep 0.1
+	done
+	[[ $CODE == 307 ]] || fail "POST on node $R1: $CODE, not 307, after $k tries: $(cat "$BODY") ($(grep -v ' 200 ' "$GROUP_DIR/n$R1.log" | tail -3))"
+	assert_equal "$(header Location)" "$(group_url "$M")/messages"
+	resolves "$R1" "${ACKED[0]}"
+}
+
 @test "remove-site: a stopped node taken out of the group is no longer listed by the master's status; a non-member is refused" {
 	own_group 3
 	local gone=$R2 k
