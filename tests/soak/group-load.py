@@ -9,7 +9,8 @@
 #       monitor thread polls every node's /healthz every 0.2 s.  Until
 #       WORK/stop exists.  Writes:
 #         WORK/acks      one JSON line per acknowledged POST:
-#                        {"d": digest, "m": message, "t0": start, "t1": end}
+#                        {"d": digest, "m": message, "t0": start, "t1": end,
+#                        "n": the node that answered}
 #                        (wall-clock seconds; the message's exact text:
 #                        its UTF-8 bytes are what was stored)
 #         WORK/requests  "POST|GET t0 t1 first-node final-node code hops"
@@ -134,7 +135,8 @@ class Load:
                 self.error("POST answered digest %s, sha256 is %s" % (d, want))
                 return
             with self.lock:
-                self.f_acks.write(json.dumps({"d": d, "m": m, "t0": round(t0, 3), "t1": round(t1, 3)}) + "\n")
+                self.f_acks.write(json.dumps({"d": d, "m": m, "t0": round(t0, 3), "t1": round(t1, 3),
+                                              "n": self.node(fport)}) + "\n")
                 self.f_acks.flush()
                 self.acked.append((d, m))
         elif st in (503, 0):
