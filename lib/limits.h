@@ -138,6 +138,10 @@
 					   quorum of sites, before a commit */
 #define MH_GROUP_FIRST_CONNECT_MS	250	/* ... a new handle's first one */
 #define MH_GROUP_HEARTBEAT_SEND_US	50000	/* the master, when idle */
+/* A replica's master lease: it votes in no election this long after it
+ * last acknowledged a commit (DESIGN.md §9.2).  A failover waits for it,
+ * and for a pause as long, before the election. */
+#define MH_GROUP_LEASE_TIMEOUT_US	250000
 #define MH_GROUP_HEARTBEAT_MONITOR_US	2000000	/* a replica: no heartbeat this
 					   long, and the master is gone */
 /* A replica missing records asks for them again after MIN, doubling up
@@ -147,7 +151,10 @@
 #define MH_GROUP_REQUEST_MAX_US		100000
 #define MH_GROUP_CONNECT_RETRY_US	500000	/* reconnect to a lost site */
 #define MH_GROUP_ELECTION_RETRY_US	500000	/* a failed election, again */
-#define MH_GROUP_ELECTION_TIMEOUT_US	2000000	/* one election's votes */
+/* One election's wait for votes.  With leases libdb waits for every
+ * site's, so a dead master's too: the whole timeout, on every failover
+ * (2 s here made a stop's 4.5 s). */
+#define MH_GROUP_ELECTION_TIMEOUT_US	500000
 #define MH_GROUP_THREADS		3	/* the replication process's
 					   message threads */
 #define MH_GROUP_PRIORITY		100	/* every site is electable */

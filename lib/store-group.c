@@ -429,6 +429,24 @@ group_env_joined(struct store *st)
 	free(sp);
 }
 
+/*
+ * Master leases (DESIGN.md §9.2: a replica that granted one votes in no
+ * election), before repmgr_start.  libdb refuses to switch them on in a
+ * region that started replication before, even when they are on already:
+ * so only when they are off.
+ */
+static int
+leases_on(DB_ENV *env)
+{
+	int on = 0, ret;
+
+	if ((ret = env->rep_set_timeout(env, DB_REP_LEASE_TIMEOUT,
+	    MH_GROUP_LEASE_TIMEOUT_US)) != 0 ||
+	    (ret = env->rep_get_config(env, DB_REP_CONF_LEASE, &on)) != 0)
+		return ret;
+	return on ? 0 : env->rep_set_config(env, DB_REP_CONF_LEASE, 1);
+}
+
 int
 group_env_configure(struct store *st)
 {
@@ -449,6 +467,7 @@ group_env_configure(struct store *st)
 		return 0;
 	if ((ret = env->repmgr_set_ack_policy(env, DB_REPMGR_ACKS_QUORUM)) != 0 ||
 	    (ret = env->rep_set_config(env, DB_REP_CONF_BULK, 1)) != 0 ||
+	    (ret = leases_on(env)) != 0 ||
 	    (ret = env->rep_set_priority(env, MH_GROUP_PRIORITY)) != 0 ||
 	    (ret = env->rep_set_request(env, MH_GROUP_REQUEST_MIN_US,
 	    MH_GROUP_REQUEST_MAX_US)) != 0)
@@ -514,9 +533,8 @@ group_db_open(struct store *st, bool create)
 		st->group_db = NULL;
 		return ret;
 	}
-	ret = st->group_db->open(st->group_db, NULL, STORE_GROUP_DB_FILE, NULL,
-	    DB_BTREE, DB_AUTO_COMMIT | DB_THREAD | (create ? DB_CREATE : 0),
-	    0600);
+	ret = store_file_open(st->env, st->group_db, STORE_GROUP_DB_FILE,
+	    DB_THREAD | (create ? DB_CREATE : 0));
 	if (ret != 0) {
 		st->group_db->close(st->group_db, DB_NOSYNC);
 		st->group_db = NULL;
@@ -549,14 +567,14 @@ group_db_get(struct store *st, DBT *k, DBT *d)
 
 	if ((ret = group_db_open(st, false)) != 0)
 		return ret;
-	ret = st->group_db->get(st->group_db, NULL, k, d, 0);
+	ret = st->group_db->get(st->group_db, NULL, k, d, DB_IGNORE_LEASE);
 	if (ret != DB_REP_HANDLE_DEAD && (ret != DB_NOTFOUND ||
 	    !store_db_stale(st, st->group_db, STORE_GROUP_DB_FILE)))
 		return ret;
 	group_close(st);
 	if ((ret = group_db_open(st, false)) != 0)
 		return ret;
-	return st->group_db->get(st->group_db, NULL, k, d, 0);
+	return st->group_db->get(st->group_db, NULL, k, d, DB_IGNORE_LEASE);
 }
 
 /* The URL the site at addr published when it was master; "" if none. */
@@ -867,7 +885,8 @@ group_barrier(struct store *st)
 	k.size = (u_int32_t)strlen(key);
 	d.data = &now;
 	d.size = sizeof now;
-	if ((ret = st->env->txn_begin(st->env, NULL, &txn, 0)) != 0)
+	if ((ret = st->env->txn_begin(st->env, NULL, &txn,
+	    DB_IGNORE_LEASE)) != 0)
 		return ret;
 	if ((ret = st->group_db->put(st->group_db, txn, &k, &d, 0)) != 0) {
 		txn->abort(txn);
@@ -953,7 +972,7 @@ url_publish(struct store *st)
 	if (strcmp(url, cfg->url) == 0)
 		return;
 	if (group_db_open(st, true) != 0 ||
-	    st->env->txn_begin(st->env, NULL, &txn, 0) != 0)
+	    st->env->txn_begin(st->env, NULL, &txn, DB_IGNORE_LEASE) != 0)
 		return;
 	k.data = (void *)cfg->site;
 	k.size = (u_int32_t)strlen(cfg->site);

@@ -92,6 +92,9 @@ enum mh_status	store_dir_prepare(struct store *st, struct mh_err *err);
 
 /* Reads dir's msghash.group into st->group if there is one. */
 enum mh_status	group_load(struct store *st, struct mh_err *err);
+/* DB->open of file (a B-tree, 0600) in a transaction of its own. */
+int		store_file_open(DB_ENV *env, DB *db, const char *file,
+		    u_int32_t flags);
 /* Extra DB_ENV->open flags of a group node's store (0 for others). */
 u_int32_t	group_env_flags(const struct store *st);
 /* Before DB_ENV->open: the event handler (and, replicating, the sites). */

@@ -316,11 +316,33 @@ store_db_fail(struct store *st, struct mh_err *err, const char *what, int ret)
 	return err->status;
 }
 
+/*
+ * DB->open of a file of the store in a transaction of its own, begun with
+ * DB_IGNORE_LEASE.  On a group's master the open writes to the log, and
+ * libdb's lease checks at its commit would sleep for seconds and fail
+ * while no quorum answers: the store would be "unavailable" where the
+ * write it prepares must answer "not replicated" (DESIGN.md §9.2).
+ */
+int
+store_file_open(DB_ENV *env, DB *db, const char *file, u_int32_t flags)
+{
+	DB_TXN *txn;
+	int ret;
+
+	if ((ret = env->txn_begin(env, NULL, &txn, DB_IGNORE_LEASE)) != 0)
+		return ret;
+	if ((ret = db->open(db, txn, file, NULL, DB_BTREE, flags, 0600)) != 0) {
+		(void)txn->abort(txn);
+		return ret;
+	}
+	return txn->commit(txn, 0);
+}
+
 /* Opens the database; returns a libdb code, 0 also for "absent, read-only". */
 static int
 db_open(struct store *st)
 {
-	u_int32_t flags = DB_AUTO_COMMIT;
+	u_int32_t flags = 0;
 	int ret;
 
 	if (st->flags & STORE_CREATE)
@@ -332,8 +354,8 @@ db_open(struct store *st)
 	/* Page checksums (set at creation, ignored afterwards): a damaged
 	 * page is then an error, not garbage that crashes the reader. */
 	st->db->set_flags(st->db, DB_CHKSUM);
-	ret = st->db->open(st->db, NULL, STORE_DB_FILE, NULL, DB_BTREE, flags |
-	    (st->group != NULL ? DB_THREAD : 0), 0600);
+	ret = store_file_open(st->env, st->db, STORE_DB_FILE, flags |
+	    (st->group != NULL ? DB_THREAD : 0));
 	if (ret != 0 && st->group != NULL && (flags & DB_CREATE)) {
 		/* A replica may not create it: it comes with the master's. */
 		st->db->close(st->db, DB_NOSYNC);
@@ -343,8 +365,8 @@ db_open(struct store *st)
 			st->db = NULL;
 			return ret;
 		}
-		ret = st->db->open(st->db, NULL, STORE_DB_FILE, NULL, DB_BTREE,
-		    DB_AUTO_COMMIT | DB_THREAD, 0600);
+		ret = store_file_open(st->env, st->db, STORE_DB_FILE,
+		    DB_THREAD);
 		if (ret == ENOENT) {
 			st->db->close(st->db, DB_NOSYNC);
 			st->db = NULL;
@@ -801,7 +823,7 @@ exists_once(struct store *st, DBT *key, bool *exists)
 
 	memset(&none, 0, sizeof none);
 	none.flags = DB_DBT_USERMEM | DB_DBT_PARTIAL;
-	ret = st->db->get(st->db, NULL, key, &none, 0);
+	ret = st->db->get(st->db, NULL, key, &none, DB_IGNORE_LEASE);
 	*exists = ret == 0;
 	return ret == DB_NOTFOUND ? 0 : ret;
 }
@@ -887,7 +909,12 @@ batch_write(struct store *st, struct store_item **items, size_t n,
 	size_t i;
 	int ret;
 
-	if ((ret = st->env->txn_begin(st->env, NULL, &txn, 0)) != 0)
+	/* Berkeley DB's own lease checks at the commit would sleep 50 ms
+	 * on most commits, and panic the environment after a lost quorum
+	 * (DESIGN.md §9.2): a group's leases only keep replicas out of
+	 * elections. */
+	if ((ret = st->env->txn_begin(st->env, NULL, &txn,
+	    DB_IGNORE_LEASE)) != 0)
 		return ret;
 	k.size = DIGEST_LEN;
 	for (i = 0; i < n; i++) {
@@ -952,7 +979,7 @@ get_once(struct store *st, DBT *key, DBT *data)
 		return DB_NOTFOUND;
 	memset(data, 0, sizeof *data);
 	data->flags = DB_DBT_MALLOC;
-	return st->db->get(st->db, NULL, key, data, 0);
+	return st->db->get(st->db, NULL, key, data, DB_IGNORE_LEASE);
 }
 
 /*
