@@ -187,6 +187,17 @@ master_resolves() {
 	body_is "$d"
 }
 
+# names_master NODE MASTER: NODE's /healthz names MASTER's URL as its
+# master within 10 s (the master publishes it in group.db)
+names_master() {
+	local try
+	for try in {1..100}; do
+		[[ $(group_names_master "$1") == "$(group_url "$2")" ]] && return
+		sleep 0.1
+	done
+	assert_equal "$(group_names_master "$1")" "$(group_url "$2")"
+}
+
 # all_resolve NODE: every digest in ACKED resolves on NODE
 all_resolve() {
 	local d
@@ -518,11 +529,7 @@ big_message() {
 	post_acked "$M" "before the init"
 	# the worker opens messages.db (a GET) and group.db (the master's URL)
 	resolves "$R1" "${ACKED[0]}"
-	for k in {1..100}; do
-		[[ $(group_names_master "$R1") == "$(group_url "$M")" ]] && break
-		sleep 0.1
-	done
-	assert_equal "$(group_names_master "$R1")" "$(group_url "$M")"
+	names_master "$R1" "$M"
 	ino=$(stat -c %i "$GROUP_DIR/n$R1/messages.db")
 	group_signal "$R1" STOP
 	# 18 MB: the master's log moves on to a second file
@@ -580,10 +587,7 @@ big_message() {
 	post_acked "$M" "before the kill"
 	# the worker joins the environment and knows the master's URL
 	resolves "$R1" "${ACKED[0]}"
-	for k in {1..100}; do
-		[[ $(group_names_master "$R1") == "$(group_url "$M")" ]] && break
-		sleep 0.1
-	done
+	names_master "$R1" "$M"
 	repl=$(group_repl_pid "$R1")
 	[[ -n $repl ]] || fail "no process listens on node $R1's site"
 	kill -KILL "$repl"
