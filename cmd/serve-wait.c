@@ -10,6 +10,7 @@
 #include <config.h>
 
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -315,6 +316,7 @@ wconn_close(struct worker *w, struct wconn *wc)
 	if (wc->body_held > 0)
 		w->body_freed = true;
 	w->body_held -= wc->body_held;
+	serve_last_words_idle(wc->fd, false);
 	close(wc->fd);		/* also leaves the epoll set */
 	api_discard(conn_pending(&wc->c));	/* aborted while it waited */
 	conn_free(&wc->c);
@@ -447,6 +449,14 @@ wconn_done(struct worker *w, struct wconn *wc)
 		wconn_interest(w, wc, EPOLLIN);
 }
 
+/* Waits for the connection's next bytes; between requests it is idle. */
+static void
+wconn_await(struct worker *w, struct wconn *wc)
+{
+	wconn_interest(w, wc, EPOLLIN);
+	serve_last_words_idle(wc->fd, conn_idle(&wc->c));
+}
+
 /*
  * Moves one connection as far as it goes without blocking.  `fresh`: the
  * socket may have unread bytes (just accepted, or EPOLLIN); once a read
@@ -456,6 +466,7 @@ wconn_done(struct worker *w, struct wconn *wc)
 static void
 wconn_drive(struct worker *w, struct wconn *wc, bool fresh)
 {
+	serve_last_words_idle(wc->fd, false);
 	if (wc->parked)
 		wconn_unpark(w, wc);	/* parked again below if need be */
 	for (;;) {
@@ -479,7 +490,7 @@ wconn_drive(struct worker *w, struct wconn *wc, bool fresh)
 			break;
 		case CONN_READ:
 			if (!fresh) {
-				wconn_interest(w, wc, EPOLLIN);
+				wconn_await(w, wc);
 				return;
 			}
 			if (!wconn_body_room(w, wc)) {
@@ -488,7 +499,7 @@ wconn_drive(struct worker *w, struct wconn *wc, bool fresh)
 			}
 			switch (wconn_read(wc)) {
 			case RD_NONE:
-				wconn_interest(w, wc, EPOLLIN);
+				wconn_await(w, wc);
 				return;
 			case RD_SOME:
 				fresh = false;
@@ -566,6 +577,20 @@ worker_accept(struct worker *w)
 	}
 }
 
+/*
+ * Whether the client's next request is already in the socket.  A kept-alive
+ * connection whose idle timeout passed while this worker was stuck in the
+ * store (a batch behind a stopped writer waits seconds) may hold a request
+ * that came in time; closing it would drop the request with a reset.
+ */
+static bool
+input_waiting(int fd)
+{
+	int n = 0;
+
+	return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 /* Ends connections whose deadline passed; returns ms to the next one. */
 static int
 worker_timeouts(struct worker *w)
@@ -580,7 +605,11 @@ worker_timeouts(struct worker *w)
 			wconn_close(w, wc);
 			continue;
 		}
-		if (d <= now) {
+		if (d <= now && conn_idle(&wc->c) && input_waiting(wc->fd)) {
+			wconn_drive(w, wc, true);	/* sent in time: read it */
+			if (first == -1 || conn_deadline(&wc->c) < first)
+				first = conn_deadline(&wc->c);
+		} else if (d <= now) {
 			serve_last_words_arm(wc->fd);
 			conn_timeout(&wc->c, now);
 			serve_last_words_disarm();

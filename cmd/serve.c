@@ -11,6 +11,7 @@
  */
 #include <config.h>
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -308,6 +309,27 @@ static volatile sig_atomic_t last_words_len;
 /* The clients waiting: one, or a wait-mode worker's batch of POSTs. */
 static int last_words_fds[MH_STORE_BATCH_MAX];
 static volatile sig_atomic_t last_words_nfds;
+/* Connections between requests, by fd (serve_last_words_idle). */
+static volatile unsigned char last_words_idle[MH_SERVE_LAST_WORDS_FDS];
+static volatile sig_atomic_t last_words_idle_end;	/* highest fd + 1 */
+
+/*
+ * An idle connection whose next request is in the socket: read it away
+ * (closing a socket with unread bytes sends a reset, which may destroy the
+ * answer before the client reads it), then answer it.  Signal-safe.
+ */
+static void
+last_words_to_waiting(int fd)
+{
+	static char sink[4096];
+	int n = 0, i;
+
+	if (ioctl(fd, FIONREAD, &n) != 0 || n <= 0)
+		return;
+	for (i = 0; i < 64 && read(fd, sink, sizeof sink) > 0; i++)
+		;
+	(void)!write(fd, last_words, (size_t)last_words_len);
+}
 
 static void
 serve_watchdog_words(const char *why)
@@ -325,6 +347,9 @@ serve_watchdog_words(const char *why)
 	for (i = 0; i < last_words_nfds && last_words_len > 0; i++)
 		(void)!write(last_words_fds[i], last_words,
 		    (size_t)last_words_len);
+	for (i = 0; i < last_words_idle_end && last_words_len > 0; i++)
+		if (last_words_idle[i])
+			last_words_to_waiting(i);
 	if (log_enabled)
 		(void)!writev(2, iov, 3);
 	_exit(status_exit_code(MH_STORE));
@@ -382,6 +407,16 @@ void
 serve_last_words_disarm(void)
 {
 	last_words_nfds = 0;
+}
+
+void
+serve_last_words_idle(int fd, bool idle)
+{
+	if (fd < 0 || fd >= MH_SERVE_LAST_WORDS_FDS)
+		return;
+	last_words_idle[fd] = idle;
+	if (idle && fd >= last_words_idle_end)
+		last_words_idle_end = fd + 1;
 }
 
 /* ---- connections: lib/conn.c asks, lib/api.c answers ---- */

@@ -64,6 +64,10 @@ void		serve_last_words_arm(int fd);
  * MH_STORE_BATCH_MAX. */
 void		serve_last_words_arm_batch(const int *fds, size_t n);
 void		serve_last_words_disarm(void);
+/* A wait-mode worker's connection fd is between requests (idle) or not: if
+ * the watchdog gives up, one whose next request came in meanwhile gets the
+ * 503 too, not a reset when the process ends. */
+void		serve_last_words_idle(int fd, bool idle);
 
 /* ---- connections (serve.c) ---- */
 

@@ -556,6 +556,12 @@ conn_deadline(const struct conn *c)
 	return c->deadline;
 }
 
+bool
+conn_idle(const struct conn *c)
+{
+	return c->state == CONN_IDLE && !c->closed;
+}
+
 void
 conn_timeout(struct conn *c, int64_t now_ms)
 {

@@ -161,6 +161,8 @@ void		conn_answer(struct conn *c, struct http_answer *resp,
 
 /* When conn_timeout must be called (io_now_ms() time). */
 int64_t		conn_deadline(const struct conn *c);
+/* Between requests, nothing of the next one read yet (the idle timeout). */
+bool		conn_idle(const struct conn *c);
 /* The deadline passed: 408 mid-request, or a silent close when idle. */
 void		conn_timeout(struct conn *c, int64_t now_ms);
 

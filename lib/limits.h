@@ -102,6 +102,9 @@
 
 /* serve in both modes. */
 #define MH_SERVE_LAST_WORDS_MAX		512	/* the store watchdog's 503, whole */
+#define MH_SERVE_LAST_WORDS_FDS		4096	/* ... also to idle connections
+					   with a request come meanwhile,
+					   these fds at most */
 
 /* serve in wait mode (a listening socket). */
 #define MH_SERVE_WORKERS_MAX		256	/* --workers */
