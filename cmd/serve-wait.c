@@ -606,9 +606,10 @@ worker_timeouts(struct worker *w)
 			continue;
 		}
 		if (d <= now && conn_idle(&wc->c) && input_waiting(wc->fd)) {
-			wconn_drive(w, wc, true);	/* sent in time: read it */
-			if (first == -1 || conn_deadline(&wc->c) < first)
-				first = conn_deadline(&wc->c);
+			/* Sent in time: read it.  The drive may close and free
+			 * wc; its new deadline counts at the next turn. */
+			wconn_drive(w, wc, true);
+			first = now;
 		} else if (d <= now) {
 			serve_last_words_arm(wc->fd);
 			conn_timeout(&wc->c, now);

@@ -179,8 +179,9 @@ stop_holder() {
 
 # busy_worker_with_idle_request: a worker (--idle-timeout 1) whose POST on
 # connection A waits for the held record (hold_record first), while
-# connection B, idle since its GET /healthz, sends a GET 0.5 s into that
-# wait: within its idle second, but answered only once the worker is back.
+# connection B, idle since its GET /healthz, sends a GET (Connection:
+# close) 0.5 s into that wait: within its idle second, but answered only
+# once the worker is back.
 # Sets A and B (their fds).
 busy_worker_with_idle_request() {
 	local body='{"message":"held"}'
@@ -191,7 +192,8 @@ busy_worker_with_idle_request() {
 	printf 'POST /messages HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s' \
 		"${#body}" "$body" >&"$A"
 	sleep 0.5
-	printf 'GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n' >&"$B"
+	# (closing after it: the worker ends the connection as it answers)
+	printf 'GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' >&"$B"
 }
 
 # A request that reaches a kept-alive connection while its worker is busy
