@@ -964,7 +964,18 @@ put_batch_once(struct store *st, struct store_item **items, size_t n)
 		return ret;
 	if (fresh == 0 && st->group != NULL && (ret = group_barrier(st)) != 0)
 		return ret;
-	return st->env->log_flush(st->env, NULL);
+	if ((ret = st->env->log_flush(st->env, NULL)) != 0)
+		return ret;
+	/*
+	 * Another process may have recovered the store while this one was in
+	 * its commit (one died attached, §4.2).  libdb looks for the panic
+	 * before each step, not after: a commit past its checks ends on the old
+	 * regions, whose log the recovered store may not have, and in a group
+	 * the replicas that acknowledged it roll it back.  So look once more
+	 * before the answer: redone after a reconnect, the put finds what
+	 * survived and writes the rest.
+	 */
+	return guard_registry_recovered() ? DB_RUNRECOVERY : 0;
 }
 
 static int
