@@ -10,7 +10,6 @@
 #include <config.h>
 
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -577,20 +576,6 @@ worker_accept(struct worker *w)
 	}
 }
 
-/*
- * Whether the client's next request is already in the socket.  A kept-alive
- * connection whose idle timeout passed while this worker was stuck in the
- * store (a batch behind a stopped writer waits seconds) may hold a request
- * that came in time; closing it would drop the request with a reset.
- */
-static bool
-input_waiting(int fd)
-{
-	int n = 0;
-
-	return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
-}
-
 /* Ends connections whose deadline passed; returns ms to the next one. */
 static int
 worker_timeouts(struct worker *w)
@@ -605,9 +590,12 @@ worker_timeouts(struct worker *w)
 			wconn_close(w, wc);
 			continue;
 		}
-		if (d <= now && conn_idle(&wc->c) && input_waiting(wc->fd)) {
-			/* Sent in time: read it.  The drive may close and free
-			 * wc; its new deadline counts at the next turn. */
+		if (d <= now && conn_idle(&wc->c) && io_input_waiting(wc->fd)) {
+			/* The idle timeout passed while this worker was stuck
+			 * in the store, and the next request came in time:
+			 * read it (closing would drop it with a reset).  The
+			 * drive may close and free wc; its new deadline counts
+			 * at the next turn. */
 			wconn_drive(w, wc, true);
 			first = now;
 		} else if (d <= now) {

@@ -11,7 +11,6 @@
  */
 #include <config.h>
 
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -322,9 +321,9 @@ static void
 last_words_to_waiting(int fd)
 {
 	static char sink[4096];
-	int n = 0, i;
+	int i;
 
-	if (ioctl(fd, FIONREAD, &n) != 0 || n <= 0)
+	if (!io_input_waiting(fd))
 		return;
 	for (i = 0; i < 64 && read(fd, sink, sizeof sink) > 0; i++)
 		;

@@ -172,15 +172,19 @@ registry_slot_pid(const char *slot)
 	return pid;
 }
 
+/* What registry_find looks for besides our own slot. */
+enum registry_want { FIND_DEAD, FIND_ALIVE, FIND_SELF_ONLY };
+
 /*
  * The first filled slot of another process that is alive (its slot is
  * locked) or dead (unlocked), as asked; 0 if none.  *self_seen: whether
  * our own PID is in a slot (our own locks never conflict with us, so our
- * slot tells nothing); the scan goes on to the end for it.
- * Async-signal-safe.
+ * slot tells nothing); the scan goes on to the end for it.  FIND_SELF_ONLY
+ * probes no other slot's lock (a syscall each): for a writer's check after
+ * every batch.  Async-signal-safe.
  */
 static long
-registry_find(int fd, bool alive, bool *self_seen)
+registry_find(int fd, enum registry_want want, bool *self_seen)
 {
 	static char buf[REGISTRY_SLOT * 2048];
 	struct flock fl;
@@ -197,7 +201,7 @@ registry_find(int fd, bool alive, bool *self_seen)
 				*self_seen = true;
 				continue;
 			}
-			if (found != 0)
+			if (found != 0 || want == FIND_SELF_ONLY)
 				continue;
 			memset(&fl, 0, sizeof fl);
 			fl.l_type = F_WRLCK;
@@ -205,7 +209,7 @@ registry_find(int fd, bool alive, bool *self_seen)
 			fl.l_start = off + i;
 			fl.l_len = 1;
 			if (fcntl(fd, F_GETLK, &fl) == 0 &&
-			    (fl.l_type != F_UNLCK) == alive)
+			    (fl.l_type != F_UNLCK) == (want == FIND_ALIVE))
 				found = pid;
 		}
 		off += i;
@@ -225,7 +229,7 @@ registry_shows_death(void)
 
 	if (registry_fd == -1)
 		return false;
-	return registry_find(registry_fd, false, &self_seen) != 0 ||
+	return registry_find(registry_fd, FIND_DEAD, &self_seen) != 0 ||
 	    (registry_attached && !self_seen);
 }
 
@@ -537,7 +541,7 @@ guard_registry_recovered(void)
 	sigemptyset(&alarm_set);
 	sigaddset(&alarm_set, SIGALRM);
 	sigprocmask(SIG_BLOCK, &alarm_set, &saved);
-	(void)registry_find(registry_fd, false, &self_seen);
+	(void)registry_find(registry_fd, FIND_SELF_ONLY, &self_seen);
 	recovered = !self_seen;
 	sigprocmask(SIG_SETMASK, &saved, NULL);
 	return recovered;
@@ -566,7 +570,7 @@ guard_registry_live(const char *path)
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return 0;
-	live = registry_find(fd, true, &self_seen);
+	live = registry_find(fd, FIND_ALIVE, &self_seen);
 	close(fd);		/* not attached here: no lock of ours to lose */
 	return live;
 }

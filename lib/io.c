@@ -3,6 +3,7 @@
  */
 #include <config.h>
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -256,4 +257,12 @@ io_writev_deadline(int fd, struct iovec *iov, int iovcnt, int64_t deadline_ms,
 		}
 	}
 	return MH_OK;
+}
+
+bool
+io_input_waiting(int fd)
+{
+	int n = 0;
+
+	return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
 }

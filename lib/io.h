@@ -77,6 +77,9 @@ enum io_wait	io_read_within(int fd, void *buf, size_t cap, size_t *n,
 enum mh_status	io_writev_deadline(int fd, struct iovec *iov, int iovcnt,
 		    int64_t deadline_ms, struct mh_err *err);
 
+/* Whether bytes wait unread in socket fd (FIONREAD).  Async-signal-safe. */
+bool		io_input_waiting(int fd);
+
 /* Sets SO_SNDTIMEO on fd if it is a socket (a no-op on pipes and files). */
 void		io_bound_writes(int fd, int timeout_ms);
 
