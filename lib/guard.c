@@ -218,6 +218,24 @@ registry_find(int fd, enum registry_want want, bool *self_seen)
 }
 
 /*
+ * registry_find outside the handler: its buffer is the handler's too, so
+ * the watchdog's tick waits until the scan is done.
+ */
+static long
+registry_scan(int fd, enum registry_want want, bool *self_seen)
+{
+	sigset_t alarm_set, saved;
+	long found;
+
+	sigemptyset(&alarm_set);
+	sigaddset(&alarm_set, SIGALRM);
+	sigprocmask(SIG_BLOCK, &alarm_set, &saved);
+	found = registry_find(fd, want, self_seen);
+	sigprocmask(SIG_SETMASK, &saved, NULL);
+	return found;
+}
+
+/*
  * In the handler: whether a process died attached, or our own slot was
  * emptied (somebody recovered the environment): either way, nobody will
  * release what this process may be waiting for.
@@ -521,15 +539,13 @@ guard_registry_track(const char *path)
  * Called outside the handler.  A registry replaced under us (unlinked so
  * that the next open recovers: lib/store.c) still shows our slot in the
  * old file; the open that replaced it recovered, or will.  A forked child
- * never attached.  The scan's buffer is the handler's too, so the tick
- * waits until it is done.
+ * never attached.
  */
 bool
 guard_registry_recovered(void)
 {
 	struct stat now, held;
-	sigset_t alarm_set, saved;
-	bool self_seen, recovered;
+	bool self_seen;
 
 	if (!registry_attached || registry_fd == -1 ||
 	    registry_path[0] == '\0' || registry_pid != getpid())
@@ -538,13 +554,8 @@ guard_registry_recovered(void)
 	    fstat(registry_fd, &held) == -1 ||
 	    now.st_ino != held.st_ino || now.st_dev != held.st_dev)
 		return true;
-	sigemptyset(&alarm_set);
-	sigaddset(&alarm_set, SIGALRM);
-	sigprocmask(SIG_BLOCK, &alarm_set, &saved);
-	(void)registry_find(registry_fd, FIND_SELF_ONLY, &self_seen);
-	recovered = !self_seen;
-	sigprocmask(SIG_SETMASK, &saved, NULL);
-	return recovered;
+	(void)registry_scan(registry_fd, FIND_SELF_ONLY, &self_seen);
+	return !self_seen;
 }
 
 void
@@ -570,7 +581,7 @@ guard_registry_live(const char *path)
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return 0;
-	live = registry_find(fd, FIND_ALIVE, &self_seen);
+	live = registry_scan(fd, FIND_ALIVE, &self_seen);
 	close(fd);		/* not attached here: no lock of ours to lose */
 	return live;
 }
