@@ -51,6 +51,11 @@ teardown() {
 # in the background (RUN_PID: the first process of RUN_WRAP, or make).
 # Descriptor 3 is bats' own and must not stay open in the server.
 make_run() {
+	# emptied here, not only by the background job's redirection, which
+	# may come after start_make_run's first look for the banner: a later
+	# run then found the one before's banner and went on before its
+	# server listened
+	: >"$RUN_LOG"
 	PATH="$SLOWBIN:$PATH" "${RUN_WRAP[@]}" make -C "$MSGHASH_TEST_BUILDDIR" \
 		--no-print-directory run "$@" </dev/null >"$RUN_LOG" 2>&1 3>&- &
 	RUN_PID=$!
