@@ -425,6 +425,7 @@ group_env_joined(struct store *st)
 		return;
 	}
 	st->rejoin = sp->st_master == DB_EID_INVALID;
+	st->joined_gen = sp->st_gen;
 	st->ever_connected = false;
 	free(sp);
 }
@@ -700,16 +701,44 @@ master_view(struct store *st, enum store_role *role, char *addr,
 
 /* ---- writes ---- */
 
+/*
+ * Berkeley DB counts a commit's acknowledgements in each process: the
+ * highest LSN each site acknowledged to this site while it was master
+ * (REPMGR_SITE.max_ack, repmgr_sel.c), compared with the commit's LSN
+ * alone (got_acks, repmgr_net.c), and reset only with the handle.  A
+ * worker that kept its handle while this node's log was rolled back below
+ * such an LSN would count every commit up to it as acknowledged, by a site
+ * that never saw it.  So a worker writes only in the generation its handle
+ * joined in: the master of a later one joins again first, with no counts.
+ */
+static bool
+acks_from_before(const struct store *st, enum store_role role,
+    const DB_REP_STAT *sp)
+{
+	return role == STORE_MASTER && st->replicating == NULL &&
+	    sp->st_gen != st->joined_gen;
+}
+
 enum mh_status
 group_writable(struct store *st, struct mh_err *err)
 {
 	char addr[MH_GROUP_ADDR_MAX], url[MH_GROUP_URL_MAX];
 	enum store_role role;
 	enum mh_status status;
+	DB_REP_STAT *sp;
+	bool stale;
 
 	if ((status = master_view(st, &role, addr, sizeof addr, url,
-	    sizeof url, NULL, err)) != MH_OK)
+	    sizeof url, &sp, err)) != MH_OK)
 		return status;
+	stale = acks_from_before(st, role, sp);
+	free(sp);
+	if (stale) {
+		if ((status = store_reconnect(st, err)) != MH_OK ||
+		    (status = master_view(st, &role, addr, sizeof addr, url,
+		    sizeof url, NULL, err)) != MH_OK)
+			return status;
+	}
 	if (role == STORE_MASTER)
 		return MH_OK;
 	if (addr[0] == '\0')

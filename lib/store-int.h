@@ -58,6 +58,8 @@ struct store {
 	bool		 rejoin;	/* reopen the environment before the
 					   next put (a quorum was missed, or it
 					   was joined with no master known) */
+	u_int32_t	 joined_gen;	/* the group's generation when this
+					   handle joined (group_writable) */
 };
 
 /* libdb's error and message callbacks; env->app_private is the store. */
