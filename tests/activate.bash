@@ -10,8 +10,9 @@
 # appended to LOG.  The -E variables are passed on (the activator passes
 # little else).  Returns 0 once a TCP connect to the port succeeds, with
 # ACTIVATE_PID (the activator, our child) and ACTIVATE_PORT set; a port
-# that turns out to be taken (the activator exits: its bind failed) is
-# replaced by another, 20 times at most; returns 1 if none worked.
+# that turns out to be taken (the activator exits: its bind failed; or
+# another process listens there) is replaced by another, 20 times at most;
+# returns 1 if none worked.
 # Readiness beyond the connect (a worker answering) is the caller's.
 # ACTIVATE_WRAP (an array, empty by default) is put before the activator,
 # e.g. to slow it down in a test.  ACTIVATE_WANT_PORT, if set, is the one
@@ -22,6 +23,13 @@
 # activate_port_free PORT: nobody accepts on 127.0.0.1:PORT
 activate_port_free() {
 	! (exec 9<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# activate_listens PORT PID: the listener on PORT is PID's (the process
+# that took a port we found free meanwhile, in a test run beside this one,
+# is not ours: our activator then fails its bind and exits)
+activate_listens() {
+	ss -Hltnp "sport = :$1" 2>/dev/null | grep -q "pid=$2,"
 }
 
 activate_start() {
@@ -51,6 +59,7 @@ activate_start() {
 		for i in {1..300}; do
 			kill -0 "$ACTIVATE_PID" 2>/dev/null || break
 			if ! activate_port_free "$port"; then
+				activate_listens "$port" "$ACTIVATE_PID" || break
 				ACTIVATE_PORT=$port
 				return 0
 			fi
