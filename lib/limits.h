@@ -140,6 +140,8 @@
 #define MH_GROUP_CONNECT_WAIT_MS	1000	/* a writer's connections to a
 					   quorum of sites, before a commit */
 #define MH_GROUP_FIRST_CONNECT_MS	250	/* ... a new handle's first one */
+#define MH_GROUP_CLOSE_ABORT_MS		10	/* while closing: connects in
+					   progress aborted this often */
 #define MH_GROUP_HEARTBEAT_SEND_US	50000	/* the master, when idle */
 /* A replica's master lease: it votes in no election this long after it
  * last acknowledged a commit (DESIGN.md §9.2).  A failover waits for it,

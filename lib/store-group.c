@@ -521,6 +521,99 @@ group_nodelay(void)
 	return n;
 }
 
+/*
+ * Closing a group node's environment.  repmgr makes each connection in a
+ * connector thread with a blocking connect(): to a site whose packets are
+ * dropped (cut off by a firewall or a partition) it lasts until the kernel
+ * gives up, about two minutes, and DB_ENV->close joins that thread.  Seen:
+ * a worker joining again after a failover, stuck in __repmgr_stop for 3 s
+ * holding msghash.lock, ended by its watchdog: a process dead attached, so
+ * a recovery, and the new master lost its role.  So while the environment
+ * closes, a thread aborts every connect in progress of this process:
+ * shutdown on a socket in SYN_SENT makes connect return ECONNRESET at
+ * once.  Only repmgr connects from a msghash process.
+ */
+static void
+connects_abort(void)
+{
+	struct tcp_info ti;
+	socklen_t len;
+	DIR *d;
+	struct dirent *e;
+	int fd;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		fd = (int)strtol(e->d_name, NULL, 10);
+		if (fd <= 2 || fd == dirfd(d))
+			continue;
+		len = sizeof ti;
+		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+		    ti.tcpi_state == TCP_SYN_SENT)
+			(void)shutdown(fd, SHUT_RDWR);
+	}
+	closedir(d);
+}
+
+static struct {
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	bool		 closing;
+} breaker = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false };
+
+static void *
+breaker_thread(void *unused)
+{
+	struct timespec until;
+
+	(void)unused;
+	pthread_mutex_lock(&breaker.mu);
+	while (breaker.closing) {
+		pthread_mutex_unlock(&breaker.mu);
+		connects_abort();
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += MH_GROUP_CLOSE_ABORT_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&breaker.mu);
+		if (breaker.closing)
+			pthread_cond_timedwait(&breaker.cv, &breaker.mu, &until);
+	}
+	pthread_mutex_unlock(&breaker.mu);
+	return NULL;
+}
+
+void
+group_env_close(struct store *st)
+{
+	sigset_t all, old;
+	pthread_t t;
+	bool started;
+
+	if (st->group == NULL) {
+		st->env->close(st->env, 0);
+		return;
+	}
+	/* a child forked after a parent's close: its own, fresh state */
+	pthread_mutex_init(&breaker.mu, NULL);
+	pthread_cond_init(&breaker.cv, NULL);
+	breaker.closing = true;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	started = pthread_create(&t, NULL, breaker_thread, NULL) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	st->env->close(st->env, 0);
+	pthread_mutex_lock(&breaker.mu);
+	breaker.closing = false;
+	pthread_cond_signal(&breaker.cv);
+	pthread_mutex_unlock(&breaker.mu);
+	if (started)
+		pthread_join(t, NULL);
+}
+
 /* ---- group.db: which URL each master published ---- */
 
 static int

@@ -116,5 +116,7 @@ int		group_barrier(struct store *st);
 int		group_nodelay(void);
 /* Closes group.db. */
 void		group_close(struct store *st);
+/* DB_ENV->close, aborting repmgr's connects in progress meanwhile. */
+void		group_env_close(struct store *st);
 
 #endif /* MH_STORE_INT_H */

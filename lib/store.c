@@ -529,7 +529,7 @@ env_open_locked(struct store *st)
 	if (ret == 0)
 		group_env_joined(st);
 	if (ret != 0) {
-		st->env->close(st->env, 0);
+		group_env_close(st);
 		st->env = NULL;
 		return ret;
 	}
@@ -547,7 +547,7 @@ env_close_locked(struct store *st)
 	group_close(st);
 	guard_registry_detach();	/* the close empties our slot */
 	if (st->env != NULL)
-		st->env->close(st->env, 0);
+		group_env_close(st);
 	st->env = NULL;
 }
 
