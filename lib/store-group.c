@@ -490,6 +490,25 @@ group_env_configure(struct store *st)
 	return 0;
 }
 
+/* fn on every descriptor of this process above 2; how many returned true. */
+static int
+fds_apply(bool (*fn)(int fd))
+{
+	DIR *d;
+	struct dirent *e;
+	int fd, n = 0;
+
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		fd = (int)strtol(e->d_name, NULL, 10);
+		if (fd > 2 && fd != dirfd(d) && fn(fd))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
 /*
  * TCP_NODELAY on every TCP socket of this process: repmgr's connections.
  * Stock 5.3 repmgr never sets it, and bulk transfer (above) covers one
@@ -500,25 +519,18 @@ group_env_configure(struct store *st)
  * it on sockets libdb opened is harmless to libdb.  Returns the count of
  * TCP sockets.
  */
+static bool
+nodelay_set(int fd)
+{
+	int one = 1;
+
+	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0;
+}
+
 int
 group_nodelay(void)
 {
-	DIR *d;
-	struct dirent *e;
-	int fd, one = 1, n = 0;
-
-	if ((d = opendir("/proc/self/fd")) == NULL)
-		return 0;
-	while ((e = readdir(d)) != NULL) {
-		fd = (int)strtol(e->d_name, NULL, 10);
-		if (fd <= 2 || fd == dirfd(d))
-			continue;
-		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-		    sizeof one) == 0)
-			n++;
-	}
-	closedir(d);
-	return n;
+	return fds_apply(nodelay_set);
 }
 
 /*
@@ -533,27 +545,14 @@ group_nodelay(void)
  * shutdown on a socket in SYN_SENT makes connect return ECONNRESET at
  * once.  Only repmgr connects from a msghash process.
  */
-static void
-connects_abort(void)
+static bool
+connect_abort(int fd)
 {
 	struct tcp_info ti;
-	socklen_t len;
-	DIR *d;
-	struct dirent *e;
-	int fd;
+	socklen_t len = sizeof ti;
 
-	if ((d = opendir("/proc/self/fd")) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		fd = (int)strtol(e->d_name, NULL, 10);
-		if (fd <= 2 || fd == dirfd(d))
-			continue;
-		len = sizeof ti;
-		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
-		    ti.tcpi_state == TCP_SYN_SENT)
-			(void)shutdown(fd, SHUT_RDWR);
-	}
-	closedir(d);
+	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	    ti.tcpi_state == TCP_SYN_SENT && shutdown(fd, SHUT_RDWR) == 0;
 }
 
 static struct {
@@ -571,7 +570,7 @@ breaker_thread(void *unused)
 	pthread_mutex_lock(&breaker.mu);
 	while (breaker.closing) {
 		pthread_mutex_unlock(&breaker.mu);
-		connects_abort();
+		(void)fds_apply(connect_abort);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_nsec += MH_GROUP_CLOSE_ABORT_MS * 1000000L;
 		if (until.tv_nsec >= 1000000000L) {
