@@ -490,6 +490,24 @@ group_env_configure(struct store *st)
 	return 0;
 }
 
+/*
+ * A helper thread of msghash's own (the close's connect breaker, the early
+ * flush): it blocks every signal, so that the watchdog's go to the thread
+ * that waits for it.
+ */
+static bool
+quiet_thread_start(pthread_t *t, void *(*fn)(void *))
+{
+	sigset_t all, old;
+	bool started;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	started = pthread_create(t, NULL, fn, NULL) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return started;
+}
+
 /* fn on every descriptor of this process above 2; how many returned true. */
 static int
 fds_apply(bool (*fn)(int fd))
@@ -588,7 +606,6 @@ breaker_thread(void *unused)
 void
 group_env_close(struct store *st)
 {
-	sigset_t all, old;
 	pthread_t t;
 	bool started;
 
@@ -600,10 +617,7 @@ group_env_close(struct store *st)
 	pthread_mutex_init(&breaker.mu, NULL);
 	pthread_cond_init(&breaker.cv, NULL);
 	breaker.closing = true;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	started = pthread_create(&t, NULL, breaker_thread, NULL) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	started = quiet_thread_start(&t, breaker_thread);
 	st->env->close(st->env, 0);
 	pthread_mutex_lock(&breaker.mu);
 	breaker.closing = false;
@@ -936,22 +950,16 @@ early_flush_thread(void *unused)
 static bool
 early_flush_start(DB_ENV *env)
 {
-	sigset_t all, old;
 	pthread_t t;
 
 	if (early.pid != getpid()) {	/* none yet, or the parent's */
 		pthread_mutex_init(&early.mu, NULL);
 		pthread_cond_init(&early.cv, NULL);
 		early.env = NULL;
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		if (pthread_create(&t, NULL, early_flush_thread, NULL) == 0) {
-			pthread_detach(t);
-			early.pid = getpid();
-		}
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		if (early.pid != getpid())
+		if (!quiet_thread_start(&t, early_flush_thread))
 			return false;
+		pthread_detach(t);
+		early.pid = getpid();
 	}
 	pthread_mutex_lock(&early.mu);
 	early.env = env;
